@@ -1,0 +1,51 @@
+# NomosX task runner. Every target creates the virtual environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+QUESTION ?= Does vitamin D supplementation reduce the risk of fractures?
+PYTEST_WORKERS ?= auto
+
+.PHONY: help install demo test lint format typecheck bench clean services
+
+help:
+	@echo "make demo       set up, then write an offline brief on the bundled library"
+	@echo "make test       set up, then lint, type-check and run the tests with coverage"
+	@echo "make lint       ruff and mypy only"
+	@echo "make bench      benchmarks (bench/)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nomosx brief "$(QUESTION)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+services:
+	bash scripts/ensure-services.sh
+
+test: lint services
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term --cov-fail-under=85
+
+bench: $(STAMP)
+	$(BIN)/python bench/brief_offline.py
+	$(BIN)/python bench/cli_startup.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

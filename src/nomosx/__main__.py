@@ -1,0 +1,3 @@
+from nomosx.cli.main import run
+
+run()

@@ -1,0 +1,134 @@
+"""The application: one object that wires settings, store, library and pipeline together.
+
+The CLI and (later) the API open it once per process and call its methods; nothing below
+this layer reads settings from the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from nomosx.config import Settings
+from nomosx.ingest.formats import Format
+from nomosx.ingest.loader import IngestReport, ProgressCallback, ingest_file
+from nomosx.models import Brief, Source
+from nomosx.pipeline.analyse import ExtractiveAnalyst
+from nomosx.pipeline.edit import BriefEditor
+from nomosx.pipeline.events import EventHandler
+from nomosx.pipeline.guard import CitationGuard
+from nomosx.pipeline.orchestrator import BriefPipeline, BriefResult
+from nomosx.pipeline.rank import RelevanceRanker
+from nomosx.pipeline.read import SentenceReader
+from nomosx.pipeline.scout import ProviderScout
+from nomosx.search.library_index import LibraryIndex
+from nomosx.sources.library import LibraryProvider
+from nomosx.store.db import Database
+from nomosx.store.repositories import BriefRepository, BriefSummary, RunRepository, SourceRepository
+
+BUNDLED_LIBRARY = "scifact.jsonl.gz"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    source: Source
+    score: float
+    matched: tuple[str, ...]
+
+
+class NomosX:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.sources = SourceRepository(db)
+        self.briefs = BriefRepository(db)
+        self.runs = RunRepository(db)
+        self.index = LibraryIndex(
+            self.sources, settings.index_dir, namespace=settings.resolved_database_url
+        )
+        self.editor = BriefEditor()
+        library = LibraryProvider(self.sources, self.index)
+        self.pipeline = BriefPipeline(
+            settings=settings,
+            scout=ProviderScout([library], limit=settings.pipeline.candidates),
+            ranker=RelevanceRanker(settings.pipeline, self.index),
+            reader=SentenceReader(),
+            analyst=ExtractiveAnalyst(),
+            guard=CitationGuard(),
+            editor=self.editor,
+            briefs=self.briefs,
+            runs=self.runs,
+        )
+
+    @classmethod
+    async def open(cls, settings: Settings) -> NomosX:
+        """Connect and migrate the store (no library work yet: see ``ensure_library``)."""
+        db = Database(settings.resolved_database_url)
+        try:
+            await db.migrate()
+        except BaseException:
+            await db.dispose()
+            raise
+        return cls(settings, db)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+    async def __aenter__(self) -> NomosX:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def library_is_empty(self) -> bool:
+        return await self.sources.count() == 0
+
+    async def ensure_library(
+        self, on_progress: ProgressCallback | None = None
+    ) -> IngestReport | None:
+        """Load the bundled library into an empty store (once); ``None`` if nothing to do."""
+        if not self.settings.bundled_library or not await self.library_is_empty():
+            return None
+        bundled = resources.files("nomosx.data") / BUNDLED_LIBRARY
+        with resources.as_file(bundled) as path:
+            return await ingest_file(path, self.sources, on_progress=on_progress)
+
+    async def ingest(
+        self, path: Path, *, fmt: Format | None = None, on_progress: ProgressCallback | None = None
+    ) -> IngestReport:
+        return await ingest_file(path, self.sources, fmt=fmt, on_progress=on_progress)
+
+    async def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        index = await self.index.get()
+        hits = index.search(query, limit)
+        found = {s.key: s for s in await self.sources.get_many([h.key for h in hits])}
+        return [
+            SearchHit(source=found[h.key], score=h.score, matched=h.matched)
+            for h in hits
+            if h.key in found
+        ]
+
+    async def brief(
+        self,
+        question: str,
+        *,
+        sources: int | None = None,
+        on_event: EventHandler | None = None,
+    ) -> BriefResult:
+        revision = await self.sources.revision()
+        return await self.pipeline.run(
+            question, sources=sources, on_event=on_event, library_revision=revision
+        )
+
+    async def get_brief(self, brief_id: str) -> Brief:
+        return await self.briefs.get(brief_id)
+
+    async def list_briefs(self, *, limit: int = 20, offset: int = 0) -> list[BriefSummary]:
+        return await self.briefs.list(limit=limit, offset=offset)

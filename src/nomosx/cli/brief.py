@@ -1,0 +1,122 @@
+"""``nomosx brief``: ask a question, watch the stages, get the brief."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from nomosx.cli.common import application, err, fail, handle_errors, run_async
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from nomosx.pipeline.events import StageEvent
+    from nomosx.pipeline.orchestrator import BriefResult
+
+
+class OutputFormat(StrEnum):
+    md = "md"
+    html = "html"
+    json = "json"
+
+
+_LABELS = {
+    "scout": "Scout sources",
+    "index": "Merge duplicates",
+    "rank": "Rank by relevance",
+    "read": "Read sources",
+    "analyse": "Write the brief",
+    "guard": "Check citations",
+    "edit": "Render and store",
+}
+
+
+@handle_errors
+def brief(
+    question: str = typer.Argument(..., help="The research question, in quotes."),
+    fmt: OutputFormat = typer.Option(OutputFormat.md, "--format", "-f", help="Output format."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the brief to this file instead of standard output."
+    ),
+    sources: int | None = typer.Option(
+        None, "--sources", "-n", min=1, max=50, help="How many sources to cite (default 10)."
+    ),
+) -> None:
+    """Write a cited decision brief answering QUESTION."""
+    if out is not None and out.is_dir():
+        raise fail(f"--out {out} is a directory; give a file name")
+    started = time.perf_counter()
+    result = run_async(_run(question, sources))
+    elapsed = time.perf_counter() - started
+    from nomosx.pipeline.edit import BriefEditor
+
+    text = BriefEditor().render(result.brief, fmt.value)
+    if out is None:
+        typer.echo(text)
+    else:
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise fail(
+                f"could not write {out}: {exc.strerror}; the brief is saved as "
+                f"{result.brief.id} ('nomosx briefs show {result.brief.id[:8]}')"
+            ) from None
+        err.print(f"[green]✓[/] wrote {out}")
+    err.print(_closing_line(result, elapsed), highlight=False)
+
+
+async def _run(question: str, sources: int | None) -> BriefResult:
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from nomosx.pipeline.events import STAGES
+
+    async with application() as app:
+        with Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}"),
+            TextColumn("[dim]{task.fields[detail]}"),
+            console=err,
+            transient=False,
+        ) as progress:
+            tasks = {
+                stage: progress.add_task(_LABELS[stage], total=1, start=False, detail="")
+                for stage in STAGES
+            }
+            display = _StageDisplay(progress, tasks)
+            return await app.brief(question, sources=sources, on_event=display.handle)
+
+
+class _StageDisplay:
+    def __init__(self, progress: Progress, tasks: dict[str, TaskID]) -> None:
+        self.progress = progress
+        self.tasks = tasks
+
+    async def handle(self, event: StageEvent) -> None:
+        task = self.tasks[event.stage]
+        if event.status == "start":
+            self.progress.start_task(task)
+            return
+        counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in event.counts.items())
+        self.progress.update(
+            task, completed=1, detail=f"{counts} · {event.duration_ms or 0:.0f} ms"
+        )
+
+
+def _closing_line(result: BriefResult, elapsed: float) -> str:
+    brief = result.brief
+    usage = result.run.usage
+    cost = "unknown" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+    analyst = (
+        "extractive analyst, no language model used"
+        if brief.mode == "extractive"
+        else brief.lineage.analyst
+    )
+    guard = "citations checked" if brief.guard.passed else "citation issues reported"
+    return (
+        f"{len(brief.sources)} sources · {elapsed:.2f} s · cost {cost} ({analyst}) · "
+        f"{guard} · brief {brief.id[:8]}"
+    )

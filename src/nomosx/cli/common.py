@@ -1,0 +1,90 @@
+"""What every command shares: consoles, error handling, the application's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from nomosx.app import NomosX
+
+out = Console()
+err = Console(stderr=True)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: Callable[P, T]) -> Callable[P, T]:
+    """Turn NomosX errors into one clear line on stderr and a non-zero exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        from nomosx.errors import NomosXError
+
+        try:
+            return func(*args, **kwargs)
+        except NomosXError as exc:
+            raise fail(_escape(str(exc))) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", code=130) from None
+
+    return wrapper
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@asynccontextmanager
+async def application(*, load_library: bool = True) -> AsyncIterator[NomosX]:
+    """Open NomosX from the environment's settings, loading the bundled library if empty."""
+    from nomosx.app import NomosX
+    from nomosx.config import load_settings
+
+    settings = load_settings()
+    app = await NomosX.open(settings)
+    try:
+        if load_library and await app.library_is_empty():
+            await _load_bundled(app)
+        yield app
+    finally:
+        await app.close()
+
+
+async def _load_bundled(app: NomosX) -> None:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]loading the bundled library (SciFact, first run only)"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("library", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = await app.ensure_library(on_progress=advance)
+    if report is not None:
+        err.print(f"[green]✓[/] bundled library loaded: {report.inserted:,} sources")

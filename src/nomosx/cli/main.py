@@ -1,0 +1,42 @@
+"""Entry point: ``nomosx`` and its command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from nomosx import __version__
+from nomosx.cli import brief, briefs, library
+
+app = typer.Typer(
+    name="nomosx",
+    help="NomosX: ask a research question, get a decision brief whose every claim is cited.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nomosx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """NomosX command line."""
+
+
+app.command("brief")(brief.brief)
+app.command("ingest")(library.ingest)
+app.add_typer(library.sources_app, name="sources")
+app.add_typer(briefs.briefs_app, name="briefs")
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,49 @@
+"""SCOUT: ask every configured provider at once; one failing provider never fails the run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from nomosx.errors import NomosXError, PipelineError
+from nomosx.models import Source
+from nomosx.sources.base import SourceProvider
+
+
+@dataclass(slots=True)
+class ScoutResult:
+    sources: list[Source]
+    found: dict[str, int] = field(default_factory=dict)  # provider -> sources returned
+    failures: dict[str, str] = field(default_factory=dict)  # provider -> error message
+
+
+class ProviderScout:
+    def __init__(self, providers: Sequence[SourceProvider], *, limit: int) -> None:
+        if not providers:
+            raise PipelineError("no source provider is configured")
+        self.providers = list(providers)
+        self.limit = limit
+
+    async def scout(self, question: str) -> ScoutResult:
+        results: dict[str, list[Source]] = {}
+        failures: dict[str, str] = {}
+
+        async def ask(provider: SourceProvider) -> None:
+            try:
+                results[provider.name] = await provider.search(question, self.limit)
+            except (NomosXError, OSError, TimeoutError) as exc:
+                failures[provider.name] = str(exc) or type(exc).__name__
+
+        async with asyncio.TaskGroup() as group:
+            for provider in self.providers:
+                group.create_task(ask(provider))
+        if len(failures) == len(self.providers):
+            detail = "; ".join(f"{name}: {msg}" for name, msg in failures.items())
+            raise PipelineError(f"every source provider failed ({detail})")
+        sources = [s for p in self.providers for s in results.get(p.name, [])]
+        return ScoutResult(
+            sources=sources,
+            found={name: len(found) for name, found in results.items()},
+            failures=failures,
+        )

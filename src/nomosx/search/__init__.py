@@ -1,0 +1,1 @@
+"""Retrieval over the library: the lexical (BM25) index."""

@@ -1,0 +1,378 @@
+"""Repositories: the only code that writes SQL (all of it through bound parameters)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nomosx.errors import NotFoundError
+from nomosx.models import Author, Brief, PipelineRun, RunStatus, Source, StageRecord, Usage, utcnow
+from nomosx.sources.normalise import normalise_title
+from nomosx.store.convert import apply_source, content_hash, row_to_source
+from nomosx.store.db import Database
+from nomosx.store.tables import (
+    AuthorRow,
+    AuthorshipRow,
+    BriefRow,
+    LLMCallRow,
+    PipelineRunRow,
+    SourceRow,
+)
+
+_KEY_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated)
+
+
+class SourceRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upsert_many(self, sources: Sequence[Source]) -> UpsertResult:
+        """Insert new sources, update changed ones, leave identical ones untouched."""
+        unique: dict[str, Source] = {}
+        for source in sources:
+            unique[source.key] = source
+        result = UpsertResult()
+        items = list(unique.values())
+        for start in range(0, len(items), _KEY_BATCH):
+            batch = items[start : start + _KEY_BATCH]
+            async with self.db.session() as session:
+                result = result + await self._upsert_batch(session, batch)
+        return result
+
+    async def _upsert_batch(self, session: AsyncSession, batch: Sequence[Source]) -> UpsertResult:
+        keys = [s.key for s in batch]
+        existing = {
+            row.key: row
+            for row in (
+                await session.scalars(select(SourceRow).where(SourceRow.key.in_(keys)))
+            ).all()
+        }
+        inserted = updated = unchanged = 0
+        authors = _AuthorResolver(session)
+        for source in batch:
+            digest = content_hash(source)
+            row = existing.get(source.key)
+            if row is not None and row.content_hash == digest:
+                unchanged += 1
+                continue
+            authorships = [
+                AuthorshipRow(
+                    position=i,
+                    author=await authors.resolve(author),
+                    institutions=[inst.model_dump() for inst in author.institutions],
+                )
+                for i, author in enumerate(source.authors)
+            ]
+            if row is None:
+                row = SourceRow()
+                inserted += 1
+            else:
+                row.updated_at = utcnow()
+                updated += 1
+            apply_source(row, source, normalise_title(source.title), digest)
+            row.authorships = authorships
+            session.add(row)
+        return UpsertResult(inserted, updated, unchanged)
+
+    async def get_many(self, keys: Sequence[str]) -> list[Source]:
+        """Sources by key, in the order asked; unknown keys are skipped."""
+        found: dict[str, Source] = {}
+        async with self.db.session() as session:
+            for start in range(0, len(keys), _KEY_BATCH):
+                chunk = list(keys[start : start + _KEY_BATCH])
+                rows = await session.scalars(select(SourceRow).where(SourceRow.key.in_(chunk)))
+                for row in rows.all():
+                    found[row.key] = row_to_source(row)
+        return [found[k] for k in keys if k in found]
+
+    async def get(self, key: str) -> Source:
+        sources = await self.get_many([key])
+        if not sources:
+            raise NotFoundError(f"no source with key {key!r}")
+        return sources[0]
+
+    async def count(self) -> int:
+        async with self.db.session() as session:
+            return int(await session.scalar(select(func.count(SourceRow.id))) or 0)
+
+    async def revision(self) -> str:
+        """Changes whenever a source is added or updated: names an index build."""
+        async with self.db.session() as session:
+            row = (
+                await session.execute(
+                    select(
+                        func.count(SourceRow.id),
+                        func.max(SourceRow.id),
+                        func.max(SourceRow.updated_at),
+                    )
+                )
+            ).one()
+        count, max_id, last = row
+        stamp = last.timestamp() if isinstance(last, datetime) else 0.0
+        return f"{count}-{max_id or 0}-{stamp:.6f}"
+
+    async def iter_texts(self, batch: int = 2000) -> AsyncIterator[list[tuple[str, str]]]:
+        """(key, title + abstract) of every source, in id order, a batch at a time."""
+        last_id = 0
+        while True:
+            async with self.db.session() as session:
+                rows = (
+                    await session.execute(
+                        select(SourceRow.id, SourceRow.key, SourceRow.title, SourceRow.abstract)
+                        .where(SourceRow.id > last_id)
+                        .order_by(SourceRow.id)
+                        .limit(batch)
+                    )
+                ).all()
+            if not rows:
+                return
+            last_id = rows[-1][0]
+            yield [(key, f"{title}\n{abstract or ''}") for _, key, title, abstract in rows]
+
+
+class _AuthorResolver:
+    """Finds or creates authors within one session: by ORCID, else by normalised name."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._seen: dict[str, AuthorRow] = {}
+
+    async def resolve(self, author: Author) -> AuthorRow:
+        name_norm = normalise_title(author.name)[:512]
+        cache_key = f"orcid:{author.orcid}" if author.orcid else f"name:{name_norm}"
+        if cache_key in self._seen:
+            return self._seen[cache_key]
+        query = select(AuthorRow)
+        if author.orcid:
+            query = query.where(AuthorRow.orcid == author.orcid)
+        else:
+            query = query.where(AuthorRow.name_norm == name_norm, AuthorRow.orcid.is_(None))
+        row = (await self.session.scalars(query.limit(1))).first()
+        if row is None:
+            row = AuthorRow(name=author.name[:512], orcid=author.orcid, name_norm=name_norm)
+            self.session.add(row)
+        self._seen[cache_key] = row
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class BriefSummary:
+    id: str
+    question: str
+    title: str
+    mode: str
+    sources: int
+    created_at: datetime
+
+
+class BriefRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def save(self, brief: Brief, markdown: str) -> None:
+        async with self.db.session() as session:
+            session.add(
+                BriefRow(
+                    id=brief.id,
+                    run_id=brief.lineage.run_id,
+                    question=brief.question,
+                    title=brief.title,
+                    mode=brief.mode,
+                    content=brief.model_dump(mode="json"),
+                    markdown=markdown,
+                    guard_report=brief.guard.model_dump(mode="json"),
+                    lineage=brief.lineage.model_dump(mode="json"),
+                    created_at=brief.created_at,
+                )
+            )
+
+    async def get(self, brief_id: str) -> Brief:
+        async with self.db.session() as session:
+            row = await session.get(BriefRow, brief_id)
+            if row is None:
+                matches = (
+                    await session.scalars(
+                        select(BriefRow).where(BriefRow.id.startswith(brief_id)).limit(2)
+                    )
+                ).all()
+                if len(brief_id) < 4 or len(matches) != 1:
+                    raise NotFoundError(f"no brief with id {brief_id!r}")
+                row = matches[0]
+            return Brief.model_validate(row.content)
+
+    async def list(self, *, limit: int = 20, offset: int = 0) -> list[BriefSummary]:
+        async with self.db.session() as session:
+            rows = (
+                await session.scalars(
+                    select(BriefRow)
+                    .order_by(BriefRow.created_at.desc(), BriefRow.id)
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+            return [
+                BriefSummary(
+                    id=r.id,
+                    question=r.question,
+                    title=r.title,
+                    mode=r.mode,
+                    sources=len(r.content.get("sources", [])),
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
+
+    async def count(self) -> int:
+        async with self.db.session() as session:
+            return int(await session.scalar(select(func.count(BriefRow.id))) or 0)
+
+
+class RunRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def save(self, run: PipelineRun) -> None:
+        """Insert or update a run (called at start and at the end of each stage)."""
+        async with self.db.session() as session:
+            row = await session.get(PipelineRunRow, run.id)
+            if row is None:
+                row = PipelineRunRow(id=run.id, created_at=run.created_at)
+                session.add(row)
+            row.question = run.question
+            row.status = run.status.value
+            row.stages = [s.model_dump(mode="json") for s in run.stages]
+            row.tokens_in = run.usage.tokens_in
+            row.tokens_out = run.usage.tokens_out
+            row.cost_usd = run.usage.cost_usd
+            row.error = run.error
+            row.brief_id = run.brief_id
+            row.finished_at = run.finished_at
+
+    async def get(self, run_id: str) -> PipelineRun:
+        async with self.db.session() as session:
+            row = await session.get(PipelineRunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"no pipeline run with id {run_id!r}")
+            return PipelineRun(
+                id=row.id,
+                question=row.question,
+                status=RunStatus(row.status),
+                stages=[StageRecord.model_validate(s) for s in row.stages],
+                usage=Usage(
+                    tokens_in=row.tokens_in, tokens_out=row.tokens_out, cost_usd=row.cost_usd
+                ),
+                error=row.error,
+                brief_id=row.brief_id,
+                created_at=row.created_at,
+                finished_at=row.finished_at,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class LLMCallRecord:
+    """One call to a language model, as the cost ledger keeps it."""
+
+    agent: str
+    provider: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    cached: bool = False
+    outcome: str = "ok"
+    error: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CostTotal:
+    group: str
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None  # None when any call in the group had an unknown cost
+
+
+class LLMCallRepository:
+    """The cost ledger."""
+
+    _GROUPS: dict[str, Any] = {
+        "agent": LLMCallRow.agent,
+        "provider": LLMCallRow.provider,
+        "model": LLMCallRow.model,
+        "run": LLMCallRow.run_id,
+    }
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, call: LLMCallRecord) -> None:
+        async with self.db.session() as session:
+            session.add(
+                LLMCallRow(
+                    run_id=call.run_id,
+                    agent=call.agent,
+                    provider=call.provider,
+                    model=call.model,
+                    tokens_in=call.tokens_in,
+                    tokens_out=call.tokens_out,
+                    tokens_cached=call.tokens_cached,
+                    cost_usd=call.cost_usd,
+                    latency_ms=call.latency_ms,
+                    cached=call.cached,
+                    outcome=call.outcome,
+                    error=call.error,
+                )
+            )
+
+    async def totals(self, by: str, *, run_id: str | None = None) -> list[CostTotal]:
+        if by not in self._GROUPS:
+            raise ValueError(f"group by one of {sorted(self._GROUPS)}, not {by!r}")
+        column = self._GROUPS[by]
+        query = select(
+            column,
+            func.count(LLMCallRow.id),
+            func.coalesce(func.sum(LLMCallRow.tokens_in), 0),
+            func.coalesce(func.sum(LLMCallRow.tokens_out), 0),
+            func.coalesce(func.sum(LLMCallRow.cost_usd), 0.0),
+            func.count(LLMCallRow.id) - func.count(LLMCallRow.cost_usd),
+        ).group_by(column)
+        if run_id is not None:
+            query = query.where(LLMCallRow.run_id == run_id)
+        async with self.db.session() as session:
+            rows = (await session.execute(query.order_by(column))).all()
+        return [
+            CostTotal(
+                group=str(group),
+                calls=int(calls),
+                tokens_in=int(t_in),
+                tokens_out=int(t_out),
+                cost_usd=None if missing else float(cost),
+            )
+            for group, calls, t_in, t_out, cost, missing in rows
+        ]

@@ -1,0 +1,1 @@
+"""Text utilities shared by retrieval, reading and the guard."""

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from nomosx.errors import PipelineError, SourceError
+from nomosx.models import Source
+from nomosx.pipeline.scout import ProviderScout
+from tests.factories import make_source
+
+
+class _Fixed:
+    def __init__(self, name: str, sources: list[Source]) -> None:
+        self.name = name
+        self.sources = sources
+
+    async def search(self, query: str, limit: int) -> list[Source]:
+        return self.sources[:limit]
+
+
+class _Broken:
+    name = "broken"
+
+    async def search(self, query: str, limit: int) -> list[Source]:
+        raise SourceError("HTTP 503 from the provider")
+
+
+async def test_a_failing_provider_does_not_fail_the_run() -> None:
+    good = _Fixed("library", [make_source("doi:10.1/a"), make_source("doi:10.1/b")])
+    result = await ProviderScout([good, _Broken()], limit=1).scout("q")
+    assert [s.key for s in result.sources] == ["doi:10.1/a"]
+    assert result.found == {"library": 1}
+    assert result.failures == {"broken": "HTTP 503 from the provider"}
+
+
+async def test_all_providers_failing_is_an_error() -> None:
+    with pytest.raises(PipelineError, match="every source provider failed.*HTTP 503"):
+        await ProviderScout([_Broken()], limit=5).scout("q")
+    with pytest.raises(PipelineError, match="no source provider"):
+        ProviderScout([], limit=5)
