@@ -41,7 +41,7 @@ services:
 	bash scripts/ensure-services.sh
 
 test: lint services
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term --cov-fail-under=85
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term --cov-fail-under=90
 
 bench: $(STAMP)
 	$(BIN)/python bench/brief_offline.py

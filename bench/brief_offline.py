@@ -53,7 +53,9 @@ async def main(runs: int, database_url: str | None) -> None:
         index_s = time.perf_counter() - t0
         rss_before = max_rss_mb()
         print(f"store: {settings.resolved_database_url.split(':', 1)[0]}")
-        print(f"bundled library load: {load_s:.2f} s ({report.inserted if report else 0:,} sources)")
+        print(
+            f"bundled library load: {load_s:.2f} s ({report.inserted if report else 0:,} sources)"
+        )
         print(f"index build (first brief only): {index_s:.2f} s")
         print()
         print(f"{'question':62} {'median ms':>10} {'p95 ms':>8} {'sources':>8} {'citations':>9}")
@@ -68,7 +70,7 @@ async def main(runs: int, database_url: str | None) -> None:
                 for stage in result.run.stages:
                     stages[stage.name].append(stage.duration_ms)
             median = statistics.median(times)
-            p95 = sorted(times)[max(0, int(round(0.95 * len(times))) - 1)]
+            p95 = sorted(times)[max(0, round(0.95 * len(times)) - 1)]
             medians.append(median)
             print(
                 f"{question[:62]:62} {median:10.1f} {p95:8.1f} "
@@ -76,11 +78,14 @@ async def main(runs: int, database_url: str | None) -> None:
             )
         await app.close()
     print()
-    print("median per stage (ms): " + ", ".join(
-        f"{name} {statistics.median(values):.1f}" for name, values in stages.items()
-    ))
-    print(f"all questions: median {statistics.median(medians):.1f} ms, "
-          f"worst question median {max(medians):.1f} ms (target < 2000 ms)")
+    print(
+        "median per stage (ms): "
+        + ", ".join(f"{name} {statistics.median(values):.1f}" for name, values in stages.items())
+    )
+    print(
+        f"all questions: median {statistics.median(medians):.1f} ms, "
+        f"worst question median {max(medians):.1f} ms (target < 2000 ms)"
+    )
     print(f"peak memory (max RSS): {max_rss_mb():.0f} MB (after library load {rss_before:.0f} MB)")
 
 

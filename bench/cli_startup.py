@@ -38,7 +38,7 @@ def main(runs: int) -> None:
         results[name] = measure(argv, runs)
     print(f"{'command':28} {'median ms':>10} {'p95 ms':>8}")
     for name, times in results.items():
-        p95 = sorted(times)[max(0, int(round(0.95 * len(times))) - 1)]
+        p95 = sorted(times)[max(0, round(0.95 * len(times)) - 1)]
         print(f"{name:28} {statistics.median(times):10.1f} {p95:8.1f}")
     ours = statistics.median(results["nomosx --help"])
     print()

@@ -18,13 +18,16 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "nomosx" / "data" / "scifact
 
 def main(corpus: Path) -> None:
     count = 0
-    with corpus.open("rb") as src, OUT.open("wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as out:
-            for line in src:
-                if line.strip():
-                    record = json.loads(line)
-                    out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
-                    count += 1
+    with (
+        corpus.open("rb") as src,
+        OUT.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as out,
+    ):
+        for line in src:
+            if line.strip():
+                record = json.loads(line)
+                out.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+                count += 1
     print(f"wrote {count} records to {OUT} ({OUT.stat().st_size:,} bytes)")
 
 

@@ -26,7 +26,9 @@ def make_source(key: str = "doi:10.1000/abc", **fields: Any) -> Source:
             Author(
                 name="Ada Lovelace",
                 orcid="0000-0002-1825-0097",
-                institutions=[Institution(name="University of London", ror="https://ror.org/04cw6st05")],
+                institutions=[
+                    Institution(name="University of London", ror="https://ror.org/04cw6st05")
+                ],
             ),
             Author(name="Charles Babbage"),
         ],

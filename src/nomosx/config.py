@@ -12,14 +12,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nomosx.errors import ConfigError
 
 _SQLITE_SCHEMES = ("sqlite://", "sqlite+aiosqlite://")
-_POSTGRES_SCHEMES = ("postgres://", "postgresql://", "postgresql+asyncpg://", "postgresql+psycopg://")
+_POSTGRES_SCHEMES = (
+    "postgres://",
+    "postgresql://",
+    "postgresql+asyncpg://",
+    "postgresql+psycopg://",
+)
 
 
 def default_data_dir() -> Path:
@@ -78,9 +90,7 @@ class Settings(BaseSettings):
         None, validation_alias=_alias("DATABASE_URL", "NOMOSX_DATABASE_URL")
     )
     redis_url: str | None = Field(None, validation_alias=_alias("REDIS_URL", "NOMOSX_REDIS_URL"))
-    qdrant_url: str | None = Field(
-        None, validation_alias=_alias("QDRANT_URL", "NOMOSX_QDRANT_URL")
-    )
+    qdrant_url: str | None = Field(None, validation_alias=_alias("QDRANT_URL", "NOMOSX_QDRANT_URL"))
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=_alias("OPENAI_API_KEY", "NOMOSX_OPENAI_API_KEY")
     )

@@ -172,7 +172,7 @@ class Citation(_Model):
 
 
 class GuardIssue(_Model):
-    code: Literal["unknown_ref", "uncited", "unsupported", "empty"]
+    code: Literal["unknown_ref", "uncited", "unsupported", "cited_note", "empty"]
     section: SectionKey | None
     statement: str
     detail: str

@@ -108,7 +108,12 @@ def test_ingest_reports_and_is_idempotent(cli: Runner, tmp_path: Path) -> None:
         "abstract_inverted_index": {"Open": [0], "access": [1], "is": [2], "growing.": [3]},
     }
     path.write_bytes(
-        (json.dumps(good) + "\n{not json\n" + json.dumps({"doc_id": 1, "title": "", "abstract": ["x"]}) + "\n").encode()
+        (
+            json.dumps(good)
+            + "\n{not json\n"
+            + json.dumps({"doc_id": 1, "title": "", "abstract": ["x"]})
+            + "\n"
+        ).encode()
     )
     first = cli("ingest", str(path))
     assert first.returncode == 0, first.stderr

@@ -37,11 +37,7 @@ async def test_offline_brief_on_the_bundled_library(tmp_path: Path, db, database
     try:
         for question in QUESTIONS:
             events: list[StageEvent] = []
-
-            async def record(event: StageEvent) -> None:
-                events.append(event)
-
-            result = await app.brief(question, on_event=record)
+            result = await app.brief(question, on_event=_recorder(events))
             brief = result.brief
 
             # progress: every stage started and ended, in order
@@ -79,9 +75,7 @@ async def test_offline_brief_on_the_bundled_library(tmp_path: Path, db, database
                     assert quote in (refs[ref].abstract or ""), (ref, quote)
 
             # the guard, run again on the stored brief, finds nothing
-            assert check(
-                _draft_of(brief), brief.sources
-            ).passed
+            assert check(_draft_of(brief), brief.sources).passed
 
             # extractive, and says so
             assert brief.mode == "extractive"
@@ -99,6 +93,13 @@ async def test_offline_brief_on_the_bundled_library(tmp_path: Path, db, database
         assert len(await app.list_briefs()) == len(QUESTIONS)
     finally:
         await app.close()
+
+
+def _recorder(events: list[StageEvent]):  # type: ignore[no-untyped-def]
+    async def record(event: StageEvent) -> None:
+        events.append(event)
+
+    return record
 
 
 def _draft_of(brief):  # type: ignore[no-untyped-def]
@@ -145,7 +146,9 @@ async def test_index_is_reused_and_rebuilt_when_the_library_changes(tmp_path: Pa
         await app.close()
 
     # a new process finds the saved index instead of building it
-    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    )
     again = await NomosX.open(settings)
     try:
         assert await again.search("zeppelin", 1)

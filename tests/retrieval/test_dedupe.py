@@ -5,8 +5,21 @@ from tests.factories import make_source
 
 
 def test_same_doi_in_different_forms_merges() -> None:
-    a = make_source("doi:10.1000/abc", doi="10.1000/ABC", provider="openalex", provider_ids={"openalex": "W1"}, citation_count=10)
-    b = make_source("crossref:x", doi="https://doi.org/10.1000/abc", provider="crossref", provider_ids={"crossref": "x"}, citation_count=40, abstract=None)
+    a = make_source(
+        "doi:10.1000/abc",
+        doi="10.1000/ABC",
+        provider="openalex",
+        provider_ids={"openalex": "W1"},
+        citation_count=10,
+    )
+    b = make_source(
+        "crossref:x",
+        doi="https://doi.org/10.1000/abc",
+        provider="crossref",
+        provider_ids={"crossref": "x"},
+        citation_count=40,
+        abstract=None,
+    )
     merged = deduplicate([a, b])
     assert len(merged) == 1
     one = merged[0]
@@ -64,6 +77,8 @@ def test_two_published_versions_a_year_apart_stay_separate() -> None:
 def test_order_of_first_appearance_is_kept_and_chains_merge() -> None:
     x = make_source("doi:10.1/x", title="X study")
     y = make_source("doi:10.1/y", title="Y study")
-    x_by_title = make_source("openalex:W9", doi=None, title="X  Study!", provider_ids={"openalex": "W9"})
+    x_by_title = make_source(
+        "openalex:W9", doi=None, title="X  Study!", provider_ids={"openalex": "W9"}
+    )
     assert [s.key for s in deduplicate([x, y, x_by_title])] == ["doi:10.1/x", "doi:10.1/y"]
     assert merge(x, x_by_title).provider_ids["openalex"] == "W9" or True

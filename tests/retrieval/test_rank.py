@@ -60,8 +60,22 @@ async def test_even_alone_an_unrelated_source_is_not_returned() -> None:
 
 
 async def test_quality_orders_equally_relevant_sources() -> None:
-    low = make_source("doi:10.1/low", title="Carbon tax and greenhouse gas emissions", abstract="A carbon tax reduced emissions.", citation_count=0, open_access=False, year=2000)
-    high = make_source("doi:10.1/high", title="Carbon tax and greenhouse gas emissions", abstract="A carbon tax reduced emissions.", citation_count=5000, open_access=True, year=2020)
+    low = make_source(
+        "doi:10.1/low",
+        title="Carbon tax and greenhouse gas emissions",
+        abstract="A carbon tax reduced emissions.",
+        citation_count=0,
+        open_access=False,
+        year=2000,
+    )
+    high = make_source(
+        "doi:10.1/high",
+        title="Carbon tax and greenhouse gas emissions",
+        abstract="A carbon tax reduced emissions.",
+        citation_count=5000,
+        open_access=True,
+        year=2020,
+    )
     ranker = RelevanceRanker(PipelineSettings(), this_year=2026)
     ranked = await ranker.rank(QUESTION, [low, high], limit=10)
     assert [r.source.key for r in ranked] == ["doi:10.1/high", "doi:10.1/low"]
@@ -72,8 +86,20 @@ async def test_quality_orders_equally_relevant_sources() -> None:
 
 
 async def test_relevance_dominates_quality() -> None:
-    strong = make_source("doi:10.1/strong", title="Carbon tax cuts greenhouse gas emissions", abstract="Carbon tax greenhouse gas emissions fell after the carbon tax.", citation_count=0, open_access=False)
-    weak = make_source("doi:10.1/weak", title="Emissions of greenhouse gas from farms", abstract="Greenhouse gas emissions of cattle; a tax was discussed.", citation_count=10_000, type="review")
+    strong = make_source(
+        "doi:10.1/strong",
+        title="Carbon tax cuts greenhouse gas emissions",
+        abstract="Carbon tax greenhouse gas emissions fell after the carbon tax.",
+        citation_count=0,
+        open_access=False,
+    )
+    weak = make_source(
+        "doi:10.1/weak",
+        title="Emissions of greenhouse gas from farms",
+        abstract="Greenhouse gas emissions of cattle; a tax was discussed.",
+        citation_count=10_000,
+        type="review",
+    )
     ranker = RelevanceRanker(PipelineSettings())
     ranked = await ranker.rank(QUESTION, [weak, strong], limit=10)
     assert ranked[0].source.key == "doi:10.1/strong"
@@ -81,11 +107,23 @@ async def test_relevance_dominates_quality() -> None:
 
 async def test_diversity_limits_per_year_and_venue() -> None:
     same_year = [
-        make_source(f"doi:10.1/y{i}", title="Carbon tax and greenhouse gas emissions", abstract="A carbon tax reduced emissions.", year=2015, venue=f"V{i}")
+        make_source(
+            f"doi:10.1/y{i}",
+            title="Carbon tax and greenhouse gas emissions",
+            abstract="A carbon tax reduced emissions.",
+            year=2015,
+            venue=f"V{i}",
+        )
         for i in range(6)
     ]
     same_venue = [
-        make_source(f"doi:10.1/v{i}", title="Carbon tax and greenhouse gas emissions", abstract="A carbon tax reduced emissions.", year=2000 + i, venue="Energy Policy")
+        make_source(
+            f"doi:10.1/v{i}",
+            title="Carbon tax and greenhouse gas emissions",
+            abstract="A carbon tax reduced emissions.",
+            year=2000 + i,
+            venue="Energy Policy",
+        )
         for i in range(6)
     ]
     settings = PipelineSettings(max_per_year=2, max_per_venue=3)

@@ -33,7 +33,7 @@ async def test_a_failing_provider_does_not_fail_the_run() -> None:
 
 
 async def test_all_providers_failing_is_an_error() -> None:
-    with pytest.raises(PipelineError, match="every source provider failed.*HTTP 503"):
+    with pytest.raises(PipelineError, match=r"every source provider failed.*HTTP 503"):
         await ProviderScout([_Broken()], limit=5).scout("q")
     with pytest.raises(PipelineError, match="no source provider"):
         ProviderScout([], limit=5)

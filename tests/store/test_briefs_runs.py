@@ -42,7 +42,9 @@ def make_brief(brief_id: str, run_id: str | None = None, question: str = "Q?") -
         ],
         sources=[BriefSource(ref=1, source=make_source(), relevance=1.0, quality=0.8, score=0.9)],
         guard=GuardReport(passed=True, statements=1, claims=1),
-        lineage=Lineage(question=question, analyst="extractive", providers=["library"], run_id=run_id),
+        lineage=Lineage(
+            question=question, analyst="extractive", providers=["library"], run_id=run_id
+        ),
     )
 
 
@@ -78,7 +80,9 @@ async def test_run_is_updated_in_place(db: Database) -> None:
     run = PipelineRun(id="22222222-0000-0000-0000-000000000000", question="Q?")
     await runs.save(run)
     run.status = RunStatus.SUCCEEDED
-    run.stages.append(StageRecord(name="scout", started_at=utcnow(), duration_ms=3.5, counts={"found": 4}))
+    run.stages.append(
+        StageRecord(name="scout", started_at=utcnow(), duration_ms=3.5, counts={"found": 4})
+    )
     run.usage = Usage(tokens_in=10, tokens_out=5, cost_usd=None)
     run.finished_at = utcnow()
     await runs.save(run)
@@ -92,9 +96,29 @@ async def test_run_is_updated_in_place(db: Database) -> None:
 
 async def test_cost_ledger_totals(db: Database) -> None:
     ledger = LLMCallRepository(db)
-    await ledger.record(LLMCallRecord(agent="analyst", provider="openai", model="gpt-4o-mini", tokens_in=100, tokens_out=50, cost_usd=0.01))
-    await ledger.record(LLMCallRecord(agent="analyst", provider="openai", model="gpt-4o-mini", tokens_in=10, tokens_out=5, cost_usd=0.002))
-    await ledger.record(LLMCallRecord(agent="reader", provider="ollama", model="llama3", tokens_in=7, cost_usd=None))
+    await ledger.record(
+        LLMCallRecord(
+            agent="analyst",
+            provider="openai",
+            model="gpt-4o-mini",
+            tokens_in=100,
+            tokens_out=50,
+            cost_usd=0.01,
+        )
+    )
+    await ledger.record(
+        LLMCallRecord(
+            agent="analyst",
+            provider="openai",
+            model="gpt-4o-mini",
+            tokens_in=10,
+            tokens_out=5,
+            cost_usd=0.002,
+        )
+    )
+    await ledger.record(
+        LLMCallRecord(agent="reader", provider="ollama", model="llama3", tokens_in=7, cost_usd=None)
+    )
     by_agent = {t.group: t for t in await ledger.totals("agent")}
     assert by_agent["analyst"].calls == 2
     assert by_agent["analyst"].tokens_in == 110

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -37,14 +37,18 @@ _LABELS = {
 
 @handle_errors
 def brief(
-    question: str = typer.Argument(..., help="The research question, in quotes."),
-    fmt: OutputFormat = typer.Option(OutputFormat.md, "--format", "-f", help="Output format."),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Write the brief to this file instead of standard output."
-    ),
-    sources: int | None = typer.Option(
-        None, "--sources", "-n", min=1, max=50, help="How many sources to cite (default 10)."
-    ),
+    question: Annotated[str, typer.Argument(help="The research question, in quotes.")],
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.md,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the brief to this file, not standard output."),
+    ] = None,
+    sources: Annotated[
+        int | None,
+        typer.Option("--sources", "-n", min=1, max=50, help="Sources to cite (default 10)."),
+    ] = None,
 ) -> None:
     """Write a cited decision brief answering QUESTION."""
     if out is not None and out.is_dir():

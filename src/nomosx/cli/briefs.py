@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,13 +19,13 @@ briefs_app = typer.Typer(help="List and show stored briefs.", no_args_is_help=Tr
 @briefs_app.command("list")
 @handle_errors
 def list_briefs(
-    limit: int = typer.Option(20, "--limit", "-l", min=1, max=1000),
-    offset: int = typer.Option(0, "--offset", min=0),
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000)] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
 ) -> None:
     """List stored briefs, newest first."""
     rows = run_async(_list(limit, offset))
     if not rows:
-        err.print("no brief yet: write one with nomosx brief \"your question\"")
+        err.print('no brief yet: write one with nomosx brief "your question"')
         return
     from rich.table import Table
 
@@ -49,8 +49,8 @@ def list_briefs(
 @briefs_app.command("show")
 @handle_errors
 def show(
-    brief_id: str = typer.Argument(..., help="The brief's id (or its first 8 characters)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.md, "--format", "-f"),
+    brief_id: Annotated[str, typer.Argument(help="The brief's id (or its first 8 characters).")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.md,
 ) -> None:
     """Print a stored brief."""
     brief = run_async(_get(brief_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,10 +20,12 @@ _SHOWN_ERRORS = 20
 
 @handle_errors
 def ingest(
-    file: Path = typer.Argument(..., help="JSONL (OpenAlex works or SciFact), BibTeX or RIS."),
-    fmt: str | None = typer.Option(
-        None, "--format", "-f", help="jsonl, bibtex or ris (default: detected)."
-    ),
+    file: Annotated[
+        Path, typer.Argument(help="JSONL (OpenAlex works or SciFact), BibTeX or RIS; .gz too.")
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="jsonl, bibtex or ris (default: detected).")
+    ] = None,
 ) -> None:
     """Import sources from FILE into the library. Re-importing a file changes nothing."""
     if fmt is not None and fmt not in ("jsonl", "bibtex", "ris"):
@@ -70,8 +72,10 @@ async def _ingest(file: Path, fmt: str | None) -> IngestReport:
 @sources_app.command("search")
 @handle_errors
 def search(
-    query: str = typer.Argument(..., help="Words to look for."),
-    limit: int = typer.Option(20, "--limit", "-l", min=1, max=500, help="Results to show."),
+    query: Annotated[str, typer.Argument(help="Words to look for.")],
+    limit: Annotated[
+        int, typer.Option("--limit", "-l", min=1, max=500, help="Results to show.")
+    ] = 20,
 ) -> None:
     """Search the library by relevance (BM25) to QUERY."""
     hits = run_async(_search(query, limit))

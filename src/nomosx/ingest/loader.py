@@ -46,7 +46,7 @@ async def ingest_file(
     Re-importing the same file changes nothing (records are upserted by key and
     unchanged ones are not written).
     """
-    total = path.stat().st_size if path.is_file() else 0
+    total = await asyncio.to_thread(_size, path)
     report = IngestReport(path=path)
     batch: list[Source] = []
     records = iter_records(path, fmt)
@@ -71,6 +71,10 @@ async def ingest_file(
     if on_progress is not None:
         on_progress(total, total)
     return report
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0
 
 
 def _take(records: Iterator[Parsed], n: int) -> list[Parsed]:

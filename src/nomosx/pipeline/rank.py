@@ -14,12 +14,10 @@ from typing import Protocol
 
 from nomosx.config import PipelineSettings
 from nomosx.models import ScoredSource, Source
+from nomosx.search.lexical import K1, B
 from nomosx.search.stats import LocalStatistics, TermStatistics
 from nomosx.sources.scores import novelty_scores, quality_score
 from nomosx.text.tokens import terms
-
-K1 = 1.2
-B = 0.75
 
 
 class StatisticsSource(Protocol):

@@ -21,6 +21,10 @@ import numpy.typing as npt
 
 from nomosx.text.tokens import terms
 
+# BM25 parameters (Elasticsearch's defaults, as in the BEIR baselines); RANK uses the same.
+K1 = 1.2
+B = 0.75
+
 _KEYS_FILE = "keys.json"
 _META_FILE = "nomosx.json"
 
@@ -60,7 +64,7 @@ class LexicalIndex:
         for key, text in documents:
             keys.append(key)
             corpus.append(terms(text) or [""])
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(k1=K1, b=B)
         if corpus:
             retriever.index(corpus, show_progress=False)
         avgdl = sum(len(doc) for doc in corpus) / len(corpus) if corpus else 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -321,7 +321,7 @@ class CostTotal:
 class LLMCallRepository:
     """The cost ledger."""
 
-    _GROUPS: dict[str, Any] = {
+    _GROUPS: ClassVar[dict[str, Any]] = {
         "agent": LLMCallRow.agent,
         "provider": LLMCallRow.provider,
         "model": LLMCallRow.model,

@@ -23,8 +23,8 @@ STOPWORDS: frozenset[str] = frozenset(
     their theirs them themselves then there these they this those through to too under until
     up very was we were what when where which while who whom why will with would you your
     yours yourself yourselves may might must shall whether within without upon via among
-    per thus however therefore whereas yet
-    """.split()
+    per thus however therefore whereas yet p n vs et al ie eg
+    """.split()  # noqa: SIM905 - a word list reads better as prose
 )
 
 # Negations carry meaning for claims ("does not reduce"); they are kept as terms for the
@@ -55,7 +55,7 @@ def words(text: str) -> list[str]:
 def terms(text: str, *, keep_negations: bool = False) -> list[str]:
     """Content terms of ``text``: stop words dropped, Snowball-stemmed, in order."""
     stop = STOPWORDS - NEGATIONS if keep_negations else STOPWORDS
-    return [stem(w) for w in words(text) if w not in stop and (len(w) > 1 or w.isdigit())]
+    return [stem(w) for w in words(text) if w not in stop]
 
 
 def term_set(text: str) -> frozenset[str]:

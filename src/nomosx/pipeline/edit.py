@@ -1,0 +1,225 @@
+"""EDIT: render a finished ``Brief`` as Markdown, HTML or JSON.
+
+All three come from the one typed model. Source text is data, never markup: the HTML is
+rendered by Jinja2 with autoescaping on, citation markers become links to the numbered
+source list (with the evidence span as their ``title``), and only ``http(s)`` links are
+ever made clickable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from nomosx.errors import PipelineError
+from nomosx.models import Brief, BriefSource, GuardReport, Section, Statement
+
+__all__ = ["BriefEditor", "doi_url", "format_authors"]
+
+_MARKER = re.compile(r"\[\s*SRC-\d+(?:\s*[,;]\s*SRC-\d+)*\s*\]", re.IGNORECASE)
+_REF = re.compile(r"SRC-(\d+)", re.IGNORECASE)
+_WEB = re.compile(r"https?://\S+$", re.IGNORECASE)
+
+
+def format_authors(source: BriefSource, limit: int = 3) -> str:
+    """The first ``limit`` author names, then "et al." when there are more."""
+    names = [a.name for a in source.source.authors]
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + " et al."
+    return ", ".join(names)
+
+
+def doi_url(doi: str) -> str:
+    return "https://doi.org/" + quote(doi.strip(), safe="/:;()._-")
+
+
+def _web_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) address, else None (no ``javascript:`` links)."""
+    if url is None:
+        return None
+    url = url.strip()
+    return url if _WEB.match(url) else None
+
+
+def _mode_line(brief: Brief) -> str:
+    if brief.mode == "extractive":
+        return (
+            "Extractive brief: every claim is a sentence quoted from the cited sources; "
+            "no language model wrote it."
+        )
+    return f"Written by a language model ({brief.lineage.analyst}); every citation was checked."
+
+
+def _guard_line(report: GuardReport) -> str:
+    state = "passed" if report.passed else f"{len(report.issues)} issue(s) remain"
+    return (
+        f"Citation guard: {state}; {len(report.citations)} citation(s) checked in "
+        f"{report.claims} claim(s); {len(report.repairs)} repair(s)."
+    )
+
+
+# --------------------------------------------------------------------------- HTML view
+
+
+@dataclass(frozen=True, slots=True)
+class _Cite:
+    ref: int
+    title: str
+    known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    text: str = ""
+    cites: tuple[_Cite, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _StatementView:
+    kind: str
+    parts: tuple[_Part, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _SectionView:
+    key: str
+    title: str
+    statements: tuple[_StatementView, ...]
+    subsections: tuple[_SectionView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceView:
+    ref: int
+    authors: str
+    title: str
+    year: int | None
+    venue: str | None
+    doi: str | None
+    doi_url: str | None
+    url: str | None
+    quality: float
+
+
+class BriefEditor:
+    """Renders a ``Brief``; ``render(brief, "md" | "html" | "json")``."""
+
+    def __init__(self) -> None:
+        self._env = Environment(
+            loader=PackageLoader("nomosx.pipeline", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, brief: Brief, fmt: Literal["md", "html", "json"]) -> str:
+        if fmt == "md":
+            return self.markdown(brief)
+        if fmt == "html":
+            return self.html(brief)
+        if fmt == "json":
+            return brief.model_dump_json(indent=2)
+        raise PipelineError(f"unknown brief format {fmt!r}; use md, html or json")
+
+    # ----------------------------------------------------------------- Markdown
+
+    def markdown(self, brief: Brief) -> str:
+        lines = [f"# {brief.title}", "", f"*{_mode_line(brief)} {_guard_line(brief.guard)}*", ""]
+        for section in brief.sections:
+            lines.extend(_markdown_section(section, level=2))
+        lines.extend(["## Sources", ""])
+        for source in sorted(brief.sources, key=lambda s: s.ref):
+            lines.append(f"- {_markdown_source(source)}")
+        lines.append("")
+        return "\n".join(lines)
+
+    # ----------------------------------------------------------------- HTML
+
+    def html(self, brief: Brief) -> str:
+        evidence = {(c.statement, c.ref): c.evidence for c in brief.guard.citations if c.evidence}
+        titles = {s.ref: s.source.title for s in brief.sources}
+
+        def statement_view(statement: Statement) -> _StatementView:
+            parts: list[_Part] = []
+            last = 0
+            for match in _MARKER.finditer(statement.text):
+                if match.start() > last:
+                    parts.append(_Part(text=statement.text[last : match.start()]))
+                cites = []
+                for ref in dict.fromkeys(int(r) for r in _REF.findall(match.group(0))):
+                    span = evidence.get((statement.text, ref)) or titles.get(ref)
+                    cites.append(_Cite(ref, span or f"No source SRC-{ref}", ref in titles))
+                parts.append(_Part(cites=tuple(cites)))
+                last = match.end()
+            if last < len(statement.text):
+                parts.append(_Part(text=statement.text[last:]))
+            return _StatementView(kind=statement.kind, parts=tuple(parts))
+
+        def section_view(section: Section) -> _SectionView:
+            return _SectionView(
+                key=section.key.value,
+                title=section.title,
+                statements=tuple(statement_view(s) for s in section.statements),
+                subsections=tuple(section_view(s) for s in section.subsections),
+            )
+
+        template = self._env.get_template("brief.html.j2")
+        return template.render(
+            brief=brief,
+            mode_line=_mode_line(brief),
+            guard_line=_guard_line(brief.guard),
+            sections=[section_view(s) for s in brief.sections],
+            sources=[_source_view(s) for s in sorted(brief.sources, key=lambda s: s.ref)],
+        )
+
+
+def _markdown_section(section: Section, level: int) -> list[str]:
+    lines = [f"{'#' * level} {section.title}", ""]
+    for statement in section.statements:
+        text = " ".join(statement.text.split())
+        lines.append(f"- *{text}*" if statement.kind == "note" else f"- {text}")
+    if section.statements:
+        lines.append("")
+    for sub in section.subsections:
+        lines.extend(_markdown_section(sub, level + 1))
+    return lines
+
+
+def _markdown_source(source: BriefSource) -> str:
+    s = source.source
+    parts = [f"**[SRC-{source.ref}]**"]
+    authors = format_authors(source)
+    if authors:
+        parts.append(authors if s.year is not None else f"{authors}.")
+    if s.year is not None:
+        parts.append(f"({s.year}).")
+    parts.append(f"{s.title.rstrip('.')}.")
+    if s.venue:
+        parts.append(f"*{s.venue}*.")
+    if s.doi:
+        parts.append(f"DOI: [{s.doi}]({doi_url(s.doi)}).")
+    url = _web_url(s.url)
+    if url and (not s.doi or url != doi_url(s.doi)):
+        parts.append(f"<{url}>")
+    parts.append(f"Quality score: {source.quality:.2f}.")
+    return " ".join(parts)
+
+
+def _source_view(source: BriefSource) -> _SourceView:
+    s = source.source
+    return _SourceView(
+        ref=source.ref,
+        authors=format_authors(source),
+        title=s.title.rstrip("."),
+        year=s.year,
+        venue=s.venue,
+        doi=s.doi,
+        doi_url=doi_url(s.doi) if s.doi else None,
+        url=_web_url(s.url),
+        quality=source.quality,
+    )
