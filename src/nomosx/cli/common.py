@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
@@ -69,22 +69,29 @@ async def application(*, load_library: bool = True) -> AsyncIterator[NomosX]:
         await app.close()
 
 
-async def _load_bundled(app: NomosX) -> None:
+@contextmanager
+def file_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A transient progress bar over the bytes of a file; yields the callback to advance it."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("[bold]loading the bundled library (SciFact, first run only)"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         DownloadColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task("library", total=None)
+        task = progress.add_task(label, total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
+        yield advance
+
+
+async def _load_bundled(app: NomosX) -> None:
+    with file_progress("loading the bundled library (SciFact, first run only)") as advance:
         report = await app.ensure_library(on_progress=advance)
     if report is not None:
         err.print(f"[green]✓[/] bundled library loaded: {report.inserted:,} sources")

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nomosx.cli.common import application, err, fail, handle_errors, out, run_async
+from nomosx.cli.common import application, err, fail, file_progress, handle_errors, out, run_async
 
 if TYPE_CHECKING:
     from nomosx.app import SearchHit
+    from nomosx.ingest.formats import Format
     from nomosx.ingest.loader import IngestReport
+
+
+class InputFormat(StrEnum):
+    jsonl = "jsonl"
+    bibtex = "bibtex"
+    ris = "ris"
+
 
 sources_app = typer.Typer(help="Search the library.", no_args_is_help=True)
 
@@ -24,17 +33,15 @@ def ingest(
         Path, typer.Argument(help="JSONL (OpenAlex works or SciFact), BibTeX or RIS; .gz too.")
     ],
     fmt: Annotated[
-        str | None, typer.Option("--format", "-f", help="jsonl, bibtex or ris (default: detected).")
+        InputFormat | None, typer.Option("--format", "-f", help="Input format (default: detected).")
     ] = None,
 ) -> None:
     """Import sources from FILE into the library. Re-importing a file changes nothing."""
-    if fmt is not None and fmt not in ("jsonl", "bibtex", "ris"):
-        raise fail(f"--format must be jsonl, bibtex or ris, not {fmt!r}")
     if not file.exists():
         raise fail(f"{file} does not exist")
     if file.is_dir():
         raise fail(f"{file} is a directory; give a file")
-    report = run_async(_ingest(file, fmt))
+    report = run_async(_ingest(file, None if fmt is None else fmt.value))
     for error in report.errors[:_SHOWN_ERRORS]:
         err.print(f"[yellow]skipped[/] {error}", highlight=False, markup=False)
     if len(report.errors) > _SHOWN_ERRORS:
@@ -49,24 +56,10 @@ def ingest(
         raise typer.Exit(1)
 
 
-async def _ingest(file: Path, fmt: str | None) -> IngestReport:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-
+async def _ingest(file: Path, fmt: Format | None) -> IngestReport:
     async with application() as app:
-        with Progress(
-            TextColumn(f"[bold]importing {file.name}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("ingest", total=None)
-
-            def advance(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
-            return await app.ingest(file, fmt=fmt, on_progress=advance)  # type: ignore[arg-type]
+        with file_progress(f"importing {file.name}") as advance:
+            return await app.ingest(file, fmt=fmt, on_progress=advance)
 
 
 @sources_app.command("search")

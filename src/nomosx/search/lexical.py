@@ -25,6 +25,10 @@ from nomosx.text.tokens import terms
 K1 = 1.2
 B = 0.75
 
+# Bump whenever tokenisation or the saved layout changes: saved indexes of another version
+# are ignored (and rebuilt) rather than misread.
+INDEX_VERSION = "1"
+
 _KEYS_FILE = "keys.json"
 _META_FILE = "nomosx.json"
 

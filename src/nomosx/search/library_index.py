@@ -11,7 +11,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from nomosx.search.lexical import LexicalIndex
+from nomosx.search.lexical import INDEX_VERSION, LexicalIndex
 from nomosx.store.repositories import SourceRepository
 
 
@@ -19,7 +19,8 @@ class LibraryIndex:
     def __init__(self, repo: SourceRepository, folder: Path, *, namespace: str = "") -> None:
         self.repo = repo
         self.folder = folder
-        self._prefix = "lexical-" + hashlib.sha256(namespace.encode()).hexdigest()[:8] + "-"
+        self._scope = hashlib.sha256(namespace.encode()).hexdigest()[:8]
+        self._prefix = f"lexical-v{INDEX_VERSION}-{self._scope}-"
         self._current: tuple[str, LexicalIndex] | None = None
         self._lock = asyncio.Lock()
         self.builds = 0
@@ -52,6 +53,6 @@ class LibraryIndex:
         return index
 
     def _remove_stale(self, keep: Path) -> None:
-        for old in self.folder.glob(self._prefix + "*"):
+        for old in self.folder.glob(f"lexical-v*-{self._scope}-*"):  # any revision, any version
             if old != keep and old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
