@@ -24,6 +24,7 @@ from nomosx.pipeline.rank import RelevanceRanker
 from nomosx.pipeline.read import SentenceReader
 from nomosx.pipeline.scout import ProviderScout
 from nomosx.search.library_index import LibraryIndex
+from nomosx.sources.dedupe import DedupeIndexer
 from nomosx.sources.library import LibraryProvider
 from nomosx.store.db import Database
 from nomosx.store.repositories import BriefRepository, BriefSummary, RunRepository, SourceRepository
@@ -53,6 +54,7 @@ class NomosX:
         self.pipeline = BriefPipeline(
             settings=settings,
             scout=ProviderScout([library], limit=settings.pipeline.candidates),
+            indexer=DedupeIndexer(),
             ranker=RelevanceRanker(settings.pipeline, self.index),
             reader=SentenceReader(),
             analyst=ExtractiveAnalyst(),

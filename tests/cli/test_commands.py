@@ -118,7 +118,8 @@ def test_ingest_reports_and_is_idempotent(cli: Runner, tmp_path: Path) -> None:
     first = cli("ingest", str(path))
     assert first.returncode == 0, first.stderr
     assert "1 new" in first.stderr and "2 skipped" in first.stderr
-    assert f"{path}:2:" in first.stderr  # names the line
+    assert f"skipped {path}:2:" in first.stderr  # names the line
+    assert "[yellow]" not in first.stderr
     second = cli("ingest", str(path))
     assert "0 new, 0 updated, 1 unchanged" in second.stderr
     found = cli("sources", "search", "open access growing", "--limit", "1")
@@ -126,3 +127,13 @@ def test_ingest_reports_and_is_idempotent(cli: Runner, tmp_path: Path) -> None:
 
     missing = cli("ingest", str(tmp_path / "nope.bib"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_an_unusable_data_directory_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    result = run_cli(blocker, "briefs", "list")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot create the database folder")
+    assert "NOMOSX_DATA_DIR" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -70,7 +70,7 @@ def brief(
                 f"{result.brief.id} ('nomosx briefs show {result.brief.id[:8]}')"
             ) from None
         err.print(f"[green]✓[/] wrote {out}")
-    err.print(_closing_line(result, elapsed), highlight=False)
+    err.print(_closing_line(result, elapsed), highlight=False, soft_wrap=True)
 
 
 async def _run(question: str, sources: int | None) -> BriefResult:

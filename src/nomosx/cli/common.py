@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -36,14 +36,14 @@ def handle_errors(func: Callable[P, T]) -> Callable[P, T]:
         try:
             return func(*args, **kwargs)
         except NomosXError as exc:
-            raise fail(_escape(str(exc))) from None
+            raise fail(escape_markup(str(exc))) from None
         except KeyboardInterrupt:
             raise fail("interrupted", code=130) from None
 
     return wrapper
 
 
-def _escape(text: str) -> str:
+def escape_markup(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nomosx.cli.common import application, err, fail, file_progress, handle_errors, out, run_async
+from nomosx.cli.common import (
+    application,
+    err,
+    escape_markup,
+    fail,
+    file_progress,
+    handle_errors,
+    out,
+    run_async,
+)
 
 if TYPE_CHECKING:
     from nomosx.app import SearchHit
@@ -43,7 +52,9 @@ def ingest(
         raise fail(f"{file} is a directory; give a file")
     report = run_async(_ingest(file, None if fmt is None else fmt.value))
     for error in report.errors[:_SHOWN_ERRORS]:
-        err.print(f"[yellow]skipped[/] {error}", highlight=False, markup=False)
+        err.print(
+            f"[yellow]skipped[/] {escape_markup(str(error))}", highlight=False, soft_wrap=True
+        )
     if len(report.errors) > _SHOWN_ERRORS:
         err.print(f"[yellow]… and {len(report.errors) - _SHOWN_ERRORS:,} more skipped records")
     err.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -44,4 +45,16 @@ app.add_typer(briefs.briefs_app, name="briefs")
 
 
 def run() -> None:
-    app()
+    """Run the CLI. A bug surfaces as one line (and exit code 70), its traceback only on
+    request with ``NOMOSX_DEBUG=1``; NomosX's own errors are handled per command."""
+    try:
+        app()
+    except Exception as exc:  # the outermost edge: nothing escapes unreported
+        if os.environ.get("NOMOSX_DEBUG"):
+            raise
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(run again with NOMOSX_DEBUG=1 for the traceback, and please report it)",
+            err=True,
+        )
+        raise SystemExit(70) from None

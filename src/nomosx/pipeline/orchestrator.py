@@ -20,10 +20,7 @@ from nomosx.models import (
     utcnow,
 )
 from nomosx.pipeline.events import EventHandler, StageEvent
-from nomosx.pipeline.protocols import Analyst, Editor, Guard, Reader
-from nomosx.pipeline.rank import RelevanceRanker
-from nomosx.pipeline.scout import ProviderScout
-from nomosx.sources.dedupe import deduplicate
+from nomosx.pipeline.protocols import Analyst, Editor, Guard, Indexer, Ranker, Reader, Scout
 from nomosx.store.repositories import BriefRepository, RunRepository
 
 MAX_QUESTION_CHARS = 1_000
@@ -52,8 +49,9 @@ class BriefPipeline:
         self,
         *,
         settings: Settings,
-        scout: ProviderScout,
-        ranker: RelevanceRanker,
+        scout: Scout,
+        indexer: Indexer,
+        ranker: Ranker,
         reader: Reader,
         analyst: Analyst,
         guard: Guard,
@@ -63,6 +61,7 @@ class BriefPipeline:
     ) -> None:
         self.settings = settings
         self.scout = scout
+        self.indexer = indexer
         self.ranker = ranker
         self.reader = reader
         self.analyst = analyst
@@ -108,7 +107,7 @@ class BriefPipeline:
             found = await self.scout.scout(question)
             counts.update(found=len(found.sources), failed_providers=len(found.failures))
         async with tracker.stage("index") as counts:
-            unique = deduplicate(found.sources)
+            unique = await self.indexer.index(found.sources)
             counts.update(unique=len(unique), merged=len(found.sources) - len(unique))
         async with tracker.stage("rank") as counts:
             ranked = await self.ranker.rank(question, unique, limit)

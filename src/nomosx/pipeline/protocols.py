@@ -1,18 +1,46 @@
 """The stage protocols of the pipeline, one method each.
 
 An implementation needs no base class: any object with the right method is a stage. The
-built-ins are ``SentenceReader`` (read), ``ExtractiveAnalyst`` (analyse), ``CitationGuard``
+built-ins are ``ProviderScout`` (scout), ``DedupeIndexer`` (index), ``RelevanceRanker``
+(rank), ``SentenceReader`` (read), ``ExtractiveAnalyst`` (analyse), ``CitationGuard``
 (guard) and ``BriefEditor`` (edit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from nomosx.models import Brief, BriefSource, Draft, GuardReport, Reading, ScoredSource
+from nomosx.models import Brief, BriefSource, Draft, GuardReport, Reading, ScoredSource, Source
+from nomosx.sources.base import SourceProvider
 
-__all__ = ["Analyst", "Editor", "Guard", "Reader"]
+if TYPE_CHECKING:
+    from nomosx.pipeline.scout import ScoutResult
+
+__all__ = ["Analyst", "Editor", "Guard", "Indexer", "Ranker", "Reader", "Scout"]
+
+
+class Scout(Protocol):
+    """SCOUT: candidate sources for the question from every provider; ``providers`` names them."""
+
+    @property
+    def providers(self) -> Sequence[SourceProvider]: ...
+
+    async def scout(self, question: str) -> ScoutResult: ...
+
+
+class Indexer(Protocol):
+    """INDEX: one source per work, duplicates across providers merged."""
+
+    async def index(self, sources: Sequence[Source]) -> list[Source]: ...
+
+
+class Ranker(Protocol):
+    """RANK: at most ``limit`` sources related to the question, best first."""
+
+    async def rank(
+        self, question: str, sources: Sequence[Source], limit: int
+    ) -> list[ScoredSource]: ...
 
 
 class Reader(Protocol):

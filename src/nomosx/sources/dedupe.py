@@ -98,3 +98,10 @@ def deduplicate(sources: Sequence[Source]) -> list[Source]:
         if title and slot not in by_title.setdefault(title, []):
             by_title[title].append(slot)
     return merged
+
+
+class DedupeIndexer:
+    """The INDEX stage: ``deduplicate`` behind the ``Indexer`` protocol."""
+
+    async def index(self, sources: Sequence[Source]) -> list[Source]:
+        return deduplicate(sources)

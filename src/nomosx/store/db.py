@@ -46,7 +46,14 @@ class Database:
         if self.dialect == "sqlite":
             database = make_url(url).database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(database).parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create the database folder {folder}: {exc.strerror or exc}; "
+                        "set NOMOSX_DATA_DIR to a writable directory"
+                    ) from None
             options["connect_args"] = {"timeout": 30}
         else:
             options.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
