@@ -49,7 +49,7 @@ def test_markdown_has_every_section_and_source(brief: Brief) -> None:
     assert "Cummings SR, Black DM, Thompson DE et al. (1998)." in md
     assert "[10.1001/jama.280.24.2077](https://doi.org/10.1001/jama.280.24.2077)" in md
     assert "<https://jamanetwork.com/journals/jama/fullarticle/188213>" in md
-    assert "*JAMA*" in md and "Quality score: 0.50." in md
+    assert "*JAMA*" in md and "quality score 0.50." in md
     for section in brief.sections:
         for statement in section.statements:
             assert " ".join(statement.text.split()) in md

@@ -102,6 +102,8 @@ class _SourceView:
     doi: str | None
     doi_url: str | None
     url: str | None
+    key: str
+    relevance: float
     quality: float
 
 
@@ -206,7 +208,9 @@ def _markdown_source(source: BriefSource) -> str:
     url = _web_url(s.url)
     if url and (not s.doi or url != doi_url(s.doi)):
         parts.append(f"<{url}>")
-    parts.append(f"Quality score: {source.quality:.2f}.")
+    if not s.doi and not url:
+        parts.append(f"Library id: `{s.key}`.")
+    parts.append(f"Relevance {source.relevance:.2f}, quality score {source.quality:.2f}.")
     return " ".join(parts)
 
 
@@ -221,5 +225,7 @@ def _source_view(source: BriefSource) -> _SourceView:
         doi=s.doi,
         doi_url=doi_url(s.doi) if s.doi else None,
         url=_web_url(s.url),
+        key=s.key,
+        relevance=source.relevance,
         quality=source.quality,
     )
