@@ -14,12 +14,16 @@ from types import TracebackType
 from nomosx.config import Settings
 from nomosx.ingest.formats import Format
 from nomosx.ingest.loader import IngestReport, ProgressCallback, ingest_file
+from nomosx.llm.base import ChatModel
 from nomosx.models import Brief, Source
 from nomosx.pipeline.analyse import ExtractiveAnalyst
 from nomosx.pipeline.edit import BriefEditor
 from nomosx.pipeline.events import EventHandler
 from nomosx.pipeline.guard import CitationGuard
+from nomosx.pipeline.llm_analyse import FallbackAnalyst, LLMAnalyst
+from nomosx.pipeline.llm_read import LLMReader
 from nomosx.pipeline.orchestrator import BriefPipeline, BriefResult
+from nomosx.pipeline.protocols import Analyst, Reader
 from nomosx.pipeline.rank import RelevanceRanker
 from nomosx.pipeline.read import SentenceReader
 from nomosx.pipeline.scout import ProviderScout
@@ -27,7 +31,13 @@ from nomosx.search.library_index import LibraryIndex
 from nomosx.sources.dedupe import DedupeIndexer
 from nomosx.sources.library import LibraryProvider
 from nomosx.store.db import Database
-from nomosx.store.repositories import BriefRepository, BriefSummary, RunRepository, SourceRepository
+from nomosx.store.repositories import (
+    BriefRepository,
+    BriefSummary,
+    LLMCallRepository,
+    RunRepository,
+    SourceRepository,
+)
 
 BUNDLED_LIBRARY = "scifact.jsonl.gz"
 
@@ -49,19 +59,32 @@ class NomosX:
         self.index = LibraryIndex(
             self.sources, settings.index_dir, namespace=settings.resolved_database_url
         )
+        self.ledger = LLMCallRepository(db)
         self.editor = BriefEditor()
+        self.llm: ChatModel | None = None
+        if settings.llm_configured:
+            # the provider SDKs are heavy to import: only when a model is configured
+            from nomosx.llm.factory import build_gateway
+
+            self.llm = build_gateway(settings, ledger=self.ledger)
+        reader: Reader = SentenceReader()
+        analyst: Analyst = ExtractiveAnalyst()
+        if self.llm is not None:
+            reader = LLMReader(self.llm, concurrency=settings.llm.read_concurrency)
+            analyst = FallbackAnalyst(LLMAnalyst(self.llm), analyst)
         library = LibraryProvider(self.sources, self.index)
         self.pipeline = BriefPipeline(
             settings=settings,
             scout=ProviderScout([library], limit=settings.pipeline.candidates),
             indexer=DedupeIndexer(),
             ranker=RelevanceRanker(settings.pipeline, self.index),
-            reader=SentenceReader(),
-            analyst=ExtractiveAnalyst(),
+            reader=reader,
+            analyst=analyst,
             guard=CitationGuard(),
             editor=self.editor,
             briefs=self.briefs,
             runs=self.runs,
+            ledger=self.ledger,
         )
 
     @classmethod
@@ -76,6 +99,8 @@ class NomosX:
         return cls(settings, db)
 
     async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.aclose()
         await self.db.dispose()
 
     async def __aenter__(self) -> NomosX:

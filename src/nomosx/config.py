@@ -76,6 +76,43 @@ class PipelineSettings(BaseModel):
     providers: list[str] = Field(default_factory=lambda: ["library"])
 
 
+class CompatibleProvider(BaseModel):
+    """An OpenAI-compatible server (Ollama, vLLM, llama.cpp): a base URL and maybe a key."""
+
+    base_url: str
+    api_key: SecretStr | None = None
+
+
+class LLMSettings(BaseModel):
+    """The LLM gateway. The chain itself is ``NOMOSX_LLM_CHAIN`` (see ``Settings``)."""
+
+    compatible: dict[str, CompatibleProvider] = Field(
+        default_factory=dict,
+        description="NOMOSX_LLM__COMPATIBLE__OLLAMA__BASE_URL=http://localhost:11434/v1",
+    )
+    openai_base_url: str | None = None
+    anthropic_base_url: str | None = None
+    gemini_base_url: str | None = None
+    timeout: float = Field(60.0, gt=0, description="seconds for one attempt")
+    deadline: float = Field(120.0, gt=0, description="seconds for one call, all attempts")
+    attempts: int = Field(3, ge=1, le=10, description="attempts per provider")
+    backoff_base: float = Field(0.5, ge=0)
+    backoff_max: float = Field(8.0, ge=0)
+    max_retry_after: float = Field(30.0, ge=0)
+    breaker_threshold: int = Field(5, ge=1)
+    breaker_cooldown: float = Field(30.0, ge=0)
+    health_ttl: float = Field(10.0, ge=0)
+    cache_entries: int = Field(1024, ge=0)
+    read_concurrency: int = Field(4, ge=1, le=64)
+
+
+DEFAULT_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+    "gemini": "gemini-2.0-flash",
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NOMOSX_",
@@ -107,6 +144,12 @@ class Settings(BaseSettings):
         True, description="load the bundled SciFact library into an empty store"
     )
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    llm_chain: str | None = Field(
+        None,
+        validation_alias=_alias("NOMOSX_LLM_CHAIN", "llm_chain"),
+        description="comma-separated provider:model, tried in order",
+    )
+    llm: LLMSettings = Field(default_factory=LLMSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -142,6 +185,7 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "NOMOSX_ENV=production needs " + " and ".join(missing) + " to be set"
                 )
+        self._check_chain()
         weights = (
             self.pipeline.relevance_weight
             + self.pipeline.quality_weight
@@ -153,6 +197,27 @@ class Settings(BaseSettings):
                 f"must add up to 1 (they add up to {weights:g})"
             )
         return self
+
+    def _check_chain(self) -> None:
+        if not self.llm_chain:
+            return
+        from nomosx.llm.model_ref import parse_model_ref
+
+        env_names = {
+            "openai": "OPENAI_API_KEY",
+            "anthropic": "ANTHROPIC_API_KEY",
+            "gemini": "GEMINI_API_KEY",
+        }
+        for item in self.llm_chain.split(","):
+            try:
+                ref = parse_model_ref(item, self.llm_providers)
+            except ConfigError as exc:
+                raise ValueError(f"NOMOSX_LLM_CHAIN: {exc}") from None
+            if ref.provider in env_names and not self.provider_key(ref.provider):
+                raise ValueError(
+                    f"NOMOSX_LLM_CHAIN uses {ref}: set {env_names[ref.provider]} "
+                    "(or remove it from the chain)"
+                )
 
     @property
     def resolved_database_url(self) -> str:
@@ -167,7 +232,34 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        return any((self.openai_api_key, self.anthropic_api_key, self.gemini_api_key))
+        return bool(self.model_chain)
+
+    def provider_key(self, provider: str) -> SecretStr | None:
+        keys = {
+            "openai": self.openai_api_key,
+            "anthropic": self.anthropic_api_key,
+            "gemini": self.gemini_api_key,
+        }
+        if provider in keys:
+            return keys[provider]
+        compatible = self.llm.compatible.get(provider)
+        return compatible.api_key if compatible else None
+
+    @property
+    def llm_providers(self) -> list[str]:
+        return [*DEFAULT_MODELS, *self.llm.compatible]
+
+    @property
+    def model_chain(self) -> list[tuple[str, str]]:
+        """``(provider, model)`` pairs in fallback order: ``NOMOSX_LLM_CHAIN``, or by
+        default one model per provider whose key is set."""
+        if self.llm_chain:
+            pairs = []
+            for item in self.llm_chain.split(","):
+                provider, _, model = item.strip().partition(":")
+                pairs.append((provider.strip().lower(), model.strip()))
+            return pairs
+        return [(p, m) for p, m in DEFAULT_MODELS.items() if self.provider_key(p)]
 
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to store with a brief's lineage: no secrets, no credentials."""
@@ -175,6 +267,7 @@ class Settings(BaseSettings):
             "env": self.env,
             "database": self.resolved_database_url.split("://", 1)[0],
             "pipeline": self.pipeline.model_dump(),
+            "llm_chain": [f"{p}:{m}" for p, m in self.model_chain],
         }
 
 

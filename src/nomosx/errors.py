@@ -6,7 +6,14 @@
     ├── IngestError            an input file could not be read at all
     │   └── RecordError        one record of an input file is malformed (line number kept)
     ├── ProviderError          a remote dependency failed
-    │   ├── LLMError
+    │   ├── LLMError           a language-model call failed (nomosx.llm)
+    │   │   ├── ProviderUnavailable      5xx, connection refused or reset, malformed reply
+    │   │   │   └── AuthenticationFailed 401/403: the key is wrong or lacks access
+    │   │   ├── RateLimited              429; ``retry_after`` seconds when the provider said
+    │   │   ├── Timeout                  no answer within the attempt's time limit
+    │   │   ├── BadRequest               the caller's request is invalid: never retried,
+    │   │   │                            never sent to a fallback provider
+    │   │   └── AllProvidersFailed       every provider of the chain failed; ``errors``
     │   └── SourceError
     ├── CacheError
     ├── PipelineError          a stage could not produce its output
@@ -58,7 +65,61 @@ class ProviderError(NomosXError):
 
 
 class LLMError(ProviderError):
-    """A language-model provider failed."""
+    """A language-model call failed. ``provider`` and ``model`` say where, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+
+
+class ProviderUnavailable(LLMError):
+    """The provider could not answer: a 5xx, a refused or reset connection, a broken reply."""
+
+
+class AuthenticationFailed(ProviderUnavailable):
+    """The provider refused the credentials (401/403)."""
+
+
+class RateLimited(LLMError):
+    """The provider asked to slow down (429)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = 429,
+    ) -> None:
+        super().__init__(message, provider=provider, model=model, status=status)
+        self.retry_after = retry_after
+
+
+class Timeout(LLMError):
+    """The provider did not answer within the time allowed."""
+
+
+class BadRequest(LLMError):
+    """The request itself is invalid (the caller's fault): never retried or rerouted."""
+
+
+class AllProvidersFailed(LLMError):
+    """Every provider of the chain failed; ``errors`` holds each provider's last error."""
+
+    def __init__(self, errors: list[LLMError]) -> None:
+        detail = "; ".join(f"{e.provider or '?'}:{e.model or '?'}: {e}" for e in errors)
+        super().__init__(f"every language-model provider failed ({detail or 'none configured'})")
+        self.errors = errors
 
 
 class SourceError(ProviderError):
@@ -94,6 +155,9 @@ class NotFoundError(NomosXError):
 
 
 __all__ = [
+    "AllProvidersFailed",
+    "AuthenticationFailed",
+    "BadRequest",
     "CacheError",
     "ConfigError",
     "GuardError",
@@ -105,7 +169,10 @@ __all__ = [
     "NotFoundError",
     "PipelineError",
     "ProviderError",
+    "ProviderUnavailable",
+    "RateLimited",
     "RecordError",
     "SourceError",
     "StoreError",
+    "Timeout",
 ]

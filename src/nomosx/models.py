@@ -247,6 +247,28 @@ class Usage(_Model):
     cost_usd: float | None = 0.0  # None when any part of the cost is unknown
 
 
+class LLMCall(_Model):
+    """One attempt at a language-model call, as the cost ledger keeps it.
+
+    Failed attempts and cache hits are recorded too: a hit costs 0 and ``saved_usd`` says
+    what it would have cost; a stream cut mid-answer carries estimated token counts.
+    """
+
+    agent: str
+    provider: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
+    cost_usd: float | None = None  # None: the model's price is unknown
+    saved_usd: float | None = None
+    latency_ms: float = 0.0
+    cached: bool = False
+    outcome: str = "ok"  # ok, cache_hit, or the error class (rate_limited, timeout, ...)
+    error: str | None = None
+    run_id: str | None = None
+
+
 class PipelineRun(_Model):
     id: str
     question: str

@@ -8,6 +8,7 @@ from nomosx.models import (
     BriefSource,
     GuardReport,
     Lineage,
+    LLMCall,
     PipelineRun,
     RunStatus,
     Section,
@@ -20,7 +21,6 @@ from nomosx.models import (
 from nomosx.store.db import Database
 from nomosx.store.repositories import (
     BriefRepository,
-    LLMCallRecord,
     LLMCallRepository,
     RunRepository,
 )
@@ -97,7 +97,7 @@ async def test_run_is_updated_in_place(db: Database) -> None:
 async def test_cost_ledger_totals(db: Database) -> None:
     ledger = LLMCallRepository(db)
     await ledger.record(
-        LLMCallRecord(
+        LLMCall(
             agent="analyst",
             provider="openai",
             model="gpt-4o-mini",
@@ -107,7 +107,7 @@ async def test_cost_ledger_totals(db: Database) -> None:
         )
     )
     await ledger.record(
-        LLMCallRecord(
+        LLMCall(
             agent="analyst",
             provider="openai",
             model="gpt-4o-mini",
@@ -117,7 +117,7 @@ async def test_cost_ledger_totals(db: Database) -> None:
         )
     )
     await ledger.record(
-        LLMCallRecord(agent="reader", provider="ollama", model="llama3", tokens_in=7, cost_usd=None)
+        LLMCall(agent="reader", provider="ollama", model="llama3", tokens_in=7, cost_usd=None)
     )
     by_agent = {t.group: t for t in await ledger.totals("agent")}
     assert by_agent["analyst"].calls == 2

@@ -17,11 +17,13 @@ from nomosx.models import (
     PipelineRun,
     RunStatus,
     StageRecord,
+    Usage,
     utcnow,
 )
+from nomosx.pipeline.context import current_run_id
 from nomosx.pipeline.events import EventHandler, StageEvent
 from nomosx.pipeline.protocols import Analyst, Editor, Guard, Indexer, Ranker, Reader, Scout
-from nomosx.store.repositories import BriefRepository, RunRepository
+from nomosx.store.repositories import BriefRepository, LLMCallRepository, RunRepository
 
 MAX_QUESTION_CHARS = 1_000
 
@@ -58,6 +60,7 @@ class BriefPipeline:
         editor: Editor,
         briefs: BriefRepository,
         runs: RunRepository,
+        ledger: LLMCallRepository | None = None,
     ) -> None:
         self.settings = settings
         self.scout = scout
@@ -69,6 +72,7 @@ class BriefPipeline:
         self.editor = editor
         self.briefs = briefs
         self.runs = runs
+        self.ledger = ledger
 
     async def run(
         self,
@@ -85,15 +89,31 @@ class BriefPipeline:
         run = PipelineRun(id=str(uuid.uuid4()), question=question, status=RunStatus.RUNNING)
         await self.runs.save(run)
         tracker = _StageTracker(run, on_event)
+        token = current_run_id.set(run.id)
         try:
             result = await self._stages(question, limit, run, tracker, library_revision)
         except NomosXError as exc:
             run.status = RunStatus.FAILED
             run.error = str(exc)
             run.finished_at = utcnow()
+            run.usage = await self._usage(run.id)
             await self.runs.save(run)
             raise
+        finally:
+            current_run_id.reset(token)
         return result
+
+    async def _usage(self, run_id: str) -> Usage:
+        """Tokens and cost of every LLM call of the run, from the ledger."""
+        if self.ledger is None:
+            return Usage()
+        totals = await self.ledger.totals("run", run_id=run_id)
+        if not totals:
+            return Usage()
+        total = totals[0]
+        return Usage(
+            tokens_in=total.tokens_in, tokens_out=total.tokens_out, cost_usd=total.cost_usd
+        )
 
     async def _stages(
         self,
@@ -160,6 +180,7 @@ class BriefPipeline:
         run.status = RunStatus.SUCCEEDED
         run.brief_id = brief.id
         run.finished_at = utcnow()
+        run.usage = await self._usage(run.id)
         await self.runs.save(run)
         return BriefResult(brief=brief, markdown=markdown, run=run)
 

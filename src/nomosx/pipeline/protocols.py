@@ -55,7 +55,8 @@ class Reader(Protocol):
 class Analyst(Protocol):
     """ANALYSE: the brief's sections, every claim citing ``[SRC-n]``."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def analyse(
         self, question: str, ranked: Sequence[ScoredSource], readings: Sequence[Reading]

@@ -11,7 +11,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nomosx.errors import NotFoundError
-from nomosx.models import Author, Brief, PipelineRun, RunStatus, Source, StageRecord, Usage, utcnow
+from nomosx.models import (
+    Author,
+    Brief,
+    LLMCall,
+    PipelineRun,
+    RunStatus,
+    Source,
+    StageRecord,
+    Usage,
+    utcnow,
+)
 from nomosx.sources.normalise import normalise_title
 from nomosx.store.convert import apply_source, content_hash, row_to_source
 from nomosx.store.db import Database
@@ -292,24 +302,6 @@ class RunRepository:
 
 
 @dataclass(frozen=True, slots=True)
-class LLMCallRecord:
-    """One call to a language model, as the cost ledger keeps it."""
-
-    agent: str
-    provider: str
-    model: str
-    tokens_in: int = 0
-    tokens_out: int = 0
-    tokens_cached: int = 0
-    cost_usd: float | None = None
-    latency_ms: float = 0.0
-    cached: bool = False
-    outcome: str = "ok"
-    error: str | None = None
-    run_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CostTotal:
     group: str
     calls: int
@@ -331,7 +323,7 @@ class LLMCallRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def record(self, call: LLMCallRecord) -> None:
+    async def record(self, call: LLMCall) -> None:
         async with self.db.session() as session:
             session.add(
                 LLMCallRow(
@@ -343,6 +335,7 @@ class LLMCallRepository:
                     tokens_out=call.tokens_out,
                     tokens_cached=call.tokens_cached,
                     cost_usd=call.cost_usd,
+                    saved_usd=call.saved_usd,
                     latency_ms=call.latency_ms,
                     cached=call.cached,
                     outcome=call.outcome,

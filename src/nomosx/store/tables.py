@@ -140,6 +140,7 @@ class LLMCallRow(Base):
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     tokens_cached: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    saved_usd: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     outcome: Mapped[str] = mapped_column(String(32), default="ok")
