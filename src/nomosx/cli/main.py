@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nomosx import __version__
-from nomosx.cli import brief, briefs, library
+from nomosx.cli import brief, briefs, library, llm
 
 app = typer.Typer(
     name="nomosx",
@@ -42,6 +42,7 @@ app.command("brief")(brief.brief)
 app.command("ingest")(library.ingest)
 app.add_typer(library.sources_app, name="sources")
 app.add_typer(briefs.briefs_app, name="briefs")
+app.add_typer(llm.llm_app, name="llm")
 
 
 def run() -> None:
