@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 
 import openai
 
-from nomosx.llm.breaker import CircuitBreaker
+from nomosx.breaker import CircuitBreaker
 from nomosx.llm.ledger import InstrumentedModel, MemoryLedger
 from nomosx.llm.providers import OpenAIChatModel, ProviderConfig
 from nomosx.llm.retry import RetryPolicy

@@ -106,6 +106,30 @@ class LLMSettings(BaseModel):
     read_concurrency: int = Field(4, ge=1, le=64)
 
 
+class CacheSettings(BaseModel):
+    """The cache: Redis when ``REDIS_URL`` is set, else an SQLite file in the data dir."""
+
+    enabled: bool = True
+    ttl_emb: float = Field(30 * 24 * 3600.0, gt=0, description="embeddings, seconds")
+    ttl_llm: float = Field(7 * 24 * 3600.0, gt=0, description="LLM responses, seconds")
+    ttl_api: float = Field(24 * 3600.0, gt=0, description="external API responses, seconds")
+    ttl_brief: float = Field(7 * 24 * 3600.0, gt=0, description="finished briefs, seconds")
+    op_timeout: float = Field(0.25, gt=0, description="seconds before a Redis call is a miss")
+    breaker_threshold: int = Field(3, ge=1)
+    breaker_cooldown: float = Field(5.0, ge=0)
+    lock_ttl: float = Field(30.0, gt=0, description="cross-process stampede lock, seconds")
+    embedded_max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024)
+    embedded_path: Path | None = None
+
+    def ttls(self) -> dict[str, float]:
+        return {
+            "emb": self.ttl_emb,
+            "llm": self.ttl_llm,
+            "api": self.ttl_api,
+            "brief": self.ttl_brief,
+        }
+
+
 DEFAULT_MODELS = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-3-5-haiku-latest",
@@ -150,6 +174,7 @@ class Settings(BaseSettings):
         description="comma-separated provider:model, tried in order",
     )
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @field_validator("database_url")
     @classmethod

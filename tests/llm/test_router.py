@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from nomosx.breaker import BreakerState, CircuitBreaker
 from nomosx.errors import (
     AllProvidersFailed,
     AuthenticationFailed,
@@ -12,7 +13,6 @@ from nomosx.errors import (
     RateLimited,
     Timeout,
 )
-from nomosx.llm.breaker import BreakerState, CircuitBreaker
 from nomosx.llm.retry import RetryPolicy
 from nomosx.llm.router import CONTINUE_PROMPT, Router, RouterLimits
 from nomosx.llm.types import (

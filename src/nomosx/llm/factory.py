@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from nomosx.breaker import CircuitBreaker
 from nomosx.config import Settings
 from nomosx.llm.base import ChatModel
-from nomosx.llm.breaker import CircuitBreaker
 from nomosx.llm.cache import CachedModel, MemoryResponseCache, ResponseCache
 from nomosx.llm.ledger import CallLedger, InstrumentedModel
 from nomosx.llm.providers import ProviderConfig, make_model

@@ -19,9 +19,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from nomosx.breaker import BreakerState, CircuitBreaker
 from nomosx.errors import AllProvidersFailed, BadRequest, LLMError, ProviderUnavailable, Timeout
 from nomosx.llm.base import ChatModel
-from nomosx.llm.breaker import BreakerState, CircuitBreaker
 from nomosx.llm.pricing import cost_usd
 from nomosx.llm.retry import RetryPolicy
 from nomosx.llm.types import (
