@@ -11,7 +11,11 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
+from nomosx.cache.base import Cache, Namespace
+from nomosx.cache.factory import build_cache
+from nomosx.cache.keys import make_key
 from nomosx.config import Settings
+from nomosx.errors import NotFoundError
 from nomosx.ingest.formats import Format
 from nomosx.ingest.loader import IngestReport, ProgressCallback, ingest_file
 from nomosx.llm.base import ChatModel
@@ -22,7 +26,7 @@ from nomosx.pipeline.events import EventHandler
 from nomosx.pipeline.guard import CitationGuard
 from nomosx.pipeline.llm_analyse import FallbackAnalyst, LLMAnalyst
 from nomosx.pipeline.llm_read import LLMReader
-from nomosx.pipeline.orchestrator import BriefPipeline, BriefResult
+from nomosx.pipeline.orchestrator import BriefPipeline, BriefResult, validate_question
 from nomosx.pipeline.protocols import Analyst, Reader
 from nomosx.pipeline.rank import RelevanceRanker
 from nomosx.pipeline.read import SentenceReader
@@ -60,13 +64,16 @@ class NomosX:
             self.sources, settings.index_dir, namespace=settings.resolved_database_url
         )
         self.ledger = LLMCallRepository(db)
+        self.cache: Cache | None = build_cache(settings)
         self.editor = BriefEditor()
         self.llm: ChatModel | None = None
         if settings.llm_configured:
             # the provider SDKs are heavy to import: only when a model is configured
+            from nomosx.llm.cache import SharedResponseCache
             from nomosx.llm.factory import build_gateway
 
-            self.llm = build_gateway(settings, ledger=self.ledger)
+            shared = SharedResponseCache(self.cache) if self.cache is not None else None
+            self.llm = build_gateway(settings, ledger=self.ledger, cache=shared)
         reader: Reader = SentenceReader()
         analyst: Analyst = ExtractiveAnalyst()
         if self.llm is not None:
@@ -101,6 +108,8 @@ class NomosX:
     async def close(self) -> None:
         if self.llm is not None:
             await self.llm.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
         await self.db.dispose()
 
     async def __aenter__(self) -> NomosX:
@@ -142,16 +151,53 @@ class NomosX:
             if h.key in found
         ]
 
+    def brief_key(self, question: str, sources: int | None, revision: str) -> str:
+        """Same question, same settings, same library state: the same brief."""
+        return make_key(
+            {
+                "question": validate_question(question).casefold(),
+                "sources": sources or self.settings.pipeline.sources,
+                "settings": self.settings.public_dict(),
+                "library": revision,
+            }
+        )
+
     async def brief(
         self,
         question: str,
         *,
         sources: int | None = None,
         on_event: EventHandler | None = None,
+        fresh: bool = False,
     ) -> BriefResult:
+        """Write a brief, or return the stored one for the same question and state
+        (``fresh=True`` always writes a new one)."""
         revision = await self.sources.revision()
-        return await self.pipeline.run(
+        key = self.brief_key(question, sources, revision)
+        if self.cache is not None and not fresh:
+            hit = await self._cached_brief(key)
+            if hit is not None:
+                return hit
+        result = await self.pipeline.run(
             question, sources=sources, on_event=on_event, library_revision=revision
+        )
+        if self.cache is not None:
+            await self.cache.set(Namespace.BRIEF, key, result.brief.id.encode())
+        return result
+
+    async def _cached_brief(self, key: str) -> BriefResult | None:
+        assert self.cache is not None
+        blob = await self.cache.get(Namespace.BRIEF, key)
+        if blob is None:
+            return None
+        try:
+            brief = await self.briefs.get(blob.decode())
+            run = await self.runs.get(brief.lineage.run_id or "")
+        except NotFoundError:  # deleted since: write it again
+            await self.cache.delete(Namespace.BRIEF, key)
+            return None
+        return BriefResult(
+            brief=brief, markdown=self.editor.render(brief, "md"), run=run, cached=True
         )
 
     async def get_brief(self, brief_id: str) -> Brief:

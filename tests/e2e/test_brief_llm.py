@@ -72,11 +72,17 @@ async def test_llm_brief_through_the_gateway(tmp_path: Path) -> None:
             assert run.usage.tokens_in >= 3000 and run.usage.tokens_out >= 400
             assert run.usage.cost_usd is not None and run.usage.cost_usd > 0
 
-            # the same question again: every call is answered by the response cache
+            # the same question again: the stored brief, from the brief cache
             again = await app.brief(QUESTION, sources=3)
-            assert again.brief.mode == "llm"
+            assert again.cached and again.brief.id == brief.id
             assert len(server.completion_requests) == 4
-            assert (await app.runs.get(again.run.id)).usage.cost_usd == 0.0
+            # rewritten (--fresh): every model call is answered by the response cache, at $0
+            rewritten = await app.brief(QUESTION, sources=3, fresh=True)
+            assert not rewritten.cached and rewritten.brief.mode == "llm"
+            assert len(server.completion_requests) == 4
+            assert (await app.runs.get(rewritten.run.id)).usage.cost_usd == 0.0
+            saved = await ledger.totals("run", run_id=rewritten.run.id)
+            assert saved and saved[0].calls == 4
 
             # provider down: the analyst falls back to the extractive brief, and says so
             server.script(*[Fail(503)] * 40)

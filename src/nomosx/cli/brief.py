@@ -49,12 +49,16 @@ def brief(
         int | None,
         typer.Option("--sources", "-n", min=1, max=50, help="Sources to cite (default 10)."),
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Write a new brief even if this one is in the cache."),
+    ] = False,
 ) -> None:
     """Write a cited decision brief answering QUESTION."""
     if out is not None and out.is_dir():
         raise fail(f"--out {out} is a directory; give a file name")
     started = time.perf_counter()
-    result = run_async(_run(question, sources))
+    result = run_async(_run(question, sources, fresh))
     elapsed = time.perf_counter() - started
     from nomosx.pipeline.edit import BriefEditor
 
@@ -73,10 +77,8 @@ def brief(
     err.print(_closing_line(result, elapsed), highlight=False, soft_wrap=True)
 
 
-async def _run(question: str, sources: int | None) -> BriefResult:
+async def _run(question: str, sources: int | None, fresh: bool) -> BriefResult:
     from rich.progress import Progress, SpinnerColumn, TextColumn
-
-    from nomosx.pipeline.events import STAGES
 
     async with application() as app:
         with Progress(
@@ -86,24 +88,23 @@ async def _run(question: str, sources: int | None) -> BriefResult:
             console=err,
             transient=False,
         ) as progress:
-            tasks = {
-                stage: progress.add_task(_LABELS[stage], total=1, start=False, detail="")
-                for stage in STAGES
-            }
-            display = _StageDisplay(progress, tasks)
-            return await app.brief(question, sources=sources, on_event=display.handle)
+            display = _StageDisplay(progress)
+            return await app.brief(question, sources=sources, on_event=display.handle, fresh=fresh)
 
 
 class _StageDisplay:
-    def __init__(self, progress: Progress, tasks: dict[str, TaskID]) -> None:
+    """One line per stage, added when the stage starts (a cached brief shows none)."""
+
+    def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.tasks = tasks
+        self.tasks: dict[str, TaskID] = {}
 
     async def handle(self, event: StageEvent) -> None:
-        task = self.tasks[event.stage]
         if event.status == "start":
-            self.progress.start_task(task)
+            label = _LABELS.get(event.stage, event.stage)
+            self.tasks[event.stage] = self.progress.add_task(label, total=1, detail="")
             return
+        task = self.tasks[event.stage]
         counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in event.counts.items())
         self.progress.update(
             task, completed=1, detail=f"{counts} · {event.duration_ms or 0:.0f} ms"
@@ -120,6 +121,12 @@ def _closing_line(result: BriefResult, elapsed: float) -> str:
         else brief.lineage.analyst
     )
     guard = "citations checked" if brief.guard.passed else "citation issues reported"
+    if result.cached:
+        return (
+            f"{len(brief.sources)} sources · {elapsed:.2f} s · from the brief cache, cost $0 "
+            f"(written {brief.created_at:%Y-%m-%d %H:%M} UTC; --fresh to rewrite) · "
+            f"brief {brief.id[:8]}"
+        )
     return (
         f"{len(brief.sources)} sources · {elapsed:.2f} s · cost {cost} ({analyst}) · "
         f"{guard} · brief {brief.id[:8]}"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nomosx import __version__
-from nomosx.cli import brief, briefs, library, llm
+from nomosx.cli import brief, briefs, cache, library, llm
 
 app = typer.Typer(
     name="nomosx",
@@ -43,6 +43,7 @@ app.command("ingest")(library.ingest)
 app.add_typer(library.sources_app, name="sources")
 app.add_typer(briefs.briefs_app, name="briefs")
 app.add_typer(llm.llm_app, name="llm")
+app.add_typer(cache.cache_app, name="cache")
 
 
 def run() -> None:

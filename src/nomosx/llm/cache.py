@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from pydantic import ValidationError
+
+from nomosx.cache.base import Cache, Namespace
+from nomosx.cache.codec import decode_model, encode_model
 from nomosx.llm.base import ChatModel
 from nomosx.llm.ledger import CallLedger
 from nomosx.llm.types import (
@@ -27,6 +32,8 @@ from nomosx.llm.types import (
     TokenEvent,
 )
 from nomosx.models import LLMCall
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DEFAULT_TTL = 7 * 24 * 3600.0  # LLM responses: 7 days
@@ -166,3 +173,28 @@ class CachedModel:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class SharedResponseCache:
+    """The LLM gateway's ``ResponseCache`` on the shared cache (namespace ``llm``).
+
+    The gateway builds the key (``nomosx.llm.cache.cache_key``: a SHA-256 over everything
+    that changes the answer); it is stored as ``v{SCHEMA_VERSION}:{that key}``.
+    """
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    async def get(self, key: str) -> LLMResponse | None:
+        blob = await self.cache.get(Namespace.LLM, f"v{SCHEMA_VERSION}:{key}")
+        if blob is None:
+            return None
+        try:
+            return decode_model(blob, LLMResponse)
+        except (ValueError, ValidationError):
+            log.warning("dropping an unreadable cached LLM response")
+            await self.cache.delete(Namespace.LLM, f"v{SCHEMA_VERSION}:{key}")
+            return None
+
+    async def set(self, key: str, value: LLMResponse, ttl: float) -> None:
+        await self.cache.set(Namespace.LLM, f"v{SCHEMA_VERSION}:{key}", encode_model(value), ttl)

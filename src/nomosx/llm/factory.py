@@ -74,4 +74,4 @@ def build_gateway(
         cache = MemoryResponseCache(max_entries=llm.cache_entries)
     if cache is None:
         return router
-    return CachedModel(router, cache, ledger=ledger)
+    return CachedModel(router, cache, ledger=ledger, ttl=settings.cache.ttl_llm)

@@ -33,6 +33,7 @@ class BriefResult:
     brief: Brief
     markdown: str
     run: PipelineRun
+    cached: bool = False  # answered from the brief cache: ``run`` is the original run
 
 
 def validate_question(question: str) -> str:

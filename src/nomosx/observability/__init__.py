@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics (and, later, logging and error tracking)."""
