@@ -98,5 +98,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     if database.dialect == "postgresql":
         async with database.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            await conn.execute(text("UPDATE library_state SET revision = 0, sources = 0"))
     yield database
     await database.dispose()

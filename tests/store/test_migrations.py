@@ -32,6 +32,7 @@ async def test_migrate_creates_schema_once(database_url: str) -> None:
             "pipeline_runs",
             "llm_calls",
             "alembic_version",
+            "library_state",
         } <= tables
     finally:
         await db.dispose()

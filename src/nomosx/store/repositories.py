@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nomosx.errors import NotFoundError
+from nomosx.errors import NotFoundError, StoreError
 from nomosx.models import (
     Author,
     Brief,
@@ -29,6 +29,7 @@ from nomosx.store.tables import (
     AuthorRow,
     AuthorshipRow,
     BriefRow,
+    LibraryStateRow,
     LLMCallRow,
     PipelineRunRow,
     SourceRow,
@@ -69,7 +70,17 @@ class SourceRepository:
         for start in range(0, len(items), _KEY_BATCH):
             batch = items[start : start + _KEY_BATCH]
             async with self.db.session() as session:
-                result = result + await self._upsert_batch(session, batch)
+                changes = await self._upsert_batch(session, batch)
+                if changes.changed:
+                    await session.execute(
+                        update(LibraryStateRow)
+                        .where(LibraryStateRow.id == 1)
+                        .values(
+                            revision=LibraryStateRow.revision + 1,
+                            sources=LibraryStateRow.sources + changes.inserted,
+                        )
+                    )
+                result = result + changes
         return result
 
     async def _upsert_batch(self, session: AsyncSession, batch: Sequence[Source]) -> UpsertResult:
@@ -124,25 +135,20 @@ class SourceRepository:
             raise NotFoundError(f"no source with key {key!r}")
         return sources[0]
 
-    async def count(self) -> int:
+    async def _state(self) -> LibraryStateRow:
         async with self.db.session() as session:
-            return int(await session.scalar(select(func.count(SourceRow.id))) or 0)
+            state = await session.get(LibraryStateRow, 1)
+            if state is None:  # pragma: no cover - the migration creates it
+                raise StoreError("the library_state row is missing: run the migrations")
+            return state
+
+    async def count(self) -> int:
+        return (await self._state()).sources
 
     async def revision(self) -> str:
-        """Changes whenever a source is added or updated: names an index build."""
-        async with self.db.session() as session:
-            row = (
-                await session.execute(
-                    select(
-                        func.count(SourceRow.id),
-                        func.max(SourceRow.id),
-                        func.max(SourceRow.updated_at),
-                    )
-                )
-            ).one()
-        count, max_id, last = row
-        stamp = last.timestamp() if isinstance(last, datetime) else 0.0
-        return f"{count}-{max_id or 0}-{stamp:.6f}"
+        """Changes whenever a source is added or updated: names an index build and keys
+        the brief cache. One primary-key read."""
+        return str((await self._state()).revision)
 
     async def iter_texts(self, batch: int = 2000) -> AsyncIterator[list[tuple[str, str]]]:
         """(key, title + abstract) of every source, in id order, a batch at a time."""

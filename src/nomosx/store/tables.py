@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -64,6 +65,17 @@ class SourceRow(Base):
         cascade="all, delete-orphan",
         lazy="selectin",
     )
+
+
+class LibraryStateRow(Base):
+    """One row: the library's revision (bumped by every change) and its size."""
+
+    __tablename__ = "library_state"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_library_state_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(Integer)
+    sources: Mapped[int] = mapped_column(Integer)
 
 
 class AuthorRow(Base):
