@@ -19,7 +19,9 @@ from nomosx.errors import NotFoundError
 from nomosx.ingest.formats import Format
 from nomosx.ingest.loader import IngestReport, ProgressCallback, ingest_file
 from nomosx.llm.base import ChatModel
+from nomosx.llm.ledger import CallLedger
 from nomosx.models import Brief, Source
+from nomosx.observability.metrics import MeteredLedger, Metrics
 from nomosx.pipeline.analyse import ExtractiveAnalyst
 from nomosx.pipeline.edit import BriefEditor
 from nomosx.pipeline.events import EventHandler
@@ -54,9 +56,10 @@ class SearchHit:
 
 
 class NomosX:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, *, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.db = db
+        self.metrics = metrics
         self.sources = SourceRepository(db)
         self.briefs = BriefRepository(db)
         self.runs = RunRepository(db)
@@ -73,7 +76,10 @@ class NomosX:
             from nomosx.llm.factory import build_gateway
 
             shared = SharedResponseCache(self.cache) if self.cache is not None else None
-            self.llm = build_gateway(settings, ledger=self.ledger, cache=shared)
+            ledger: CallLedger = self.ledger
+            if metrics is not None:
+                ledger = MeteredLedger(self.ledger, metrics)
+            self.llm = build_gateway(settings, ledger=ledger, cache=shared)
         reader: Reader = SentenceReader()
         analyst: Analyst = ExtractiveAnalyst()
         if self.llm is not None:
@@ -95,7 +101,7 @@ class NomosX:
         )
 
     @classmethod
-    async def open(cls, settings: Settings) -> NomosX:
+    async def open(cls, settings: Settings, *, metrics: Metrics | None = None) -> NomosX:
         """Connect and migrate the store (no library work yet: see ``ensure_library``)."""
         db = Database(settings.resolved_database_url)
         try:
@@ -103,7 +109,7 @@ class NomosX:
         except BaseException:
             await db.dispose()
             raise
-        return cls(settings, db)
+        return cls(settings, db, metrics=metrics)
 
     async def close(self) -> None:
         if self.llm is not None:
@@ -169,9 +175,10 @@ class NomosX:
         sources: int | None = None,
         on_event: EventHandler | None = None,
         fresh: bool = False,
+        brief_id: str | None = None,
     ) -> BriefResult:
         """Write a brief, or return the stored one for the same question and state
-        (``fresh=True`` always writes a new one)."""
+        (``fresh=True`` always writes a new one, under ``brief_id`` if given)."""
         revision = await self.sources.revision()
         key = self.brief_key(question, sources, revision)
         if self.cache is not None and not fresh:
@@ -179,11 +186,23 @@ class NomosX:
             if hit is not None:
                 return hit
         result = await self.pipeline.run(
-            question, sources=sources, on_event=on_event, library_revision=revision
+            question,
+            sources=sources,
+            on_event=on_event,
+            library_revision=revision,
+            brief_id=brief_id,
         )
         if self.cache is not None:
             await self.cache.set(Namespace.BRIEF, key, result.brief.id.encode())
         return result
+
+    async def cached_brief(self, question: str, sources: int | None) -> BriefResult | None:
+        """The stored brief for this question and state, if the brief cache has one."""
+        if self.cache is None:
+            return None
+        return await self._cached_brief(
+            self.brief_key(question, sources, await self.sources.revision())
+        )
 
     async def _cached_brief(self, key: str) -> BriefResult | None:
         assert self.cache is not None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nomosx import __version__
-from nomosx.cli import brief, briefs, cache, library, llm
+from nomosx.cli import brief, briefs, cache, library, llm, serve
 
 app = typer.Typer(
     name="nomosx",
@@ -40,6 +40,7 @@ def main(
 
 app.command("brief")(brief.brief)
 app.command("ingest")(library.ingest)
+app.command("serve")(serve.serve)
 app.add_typer(library.sources_app, name="sources")
 app.add_typer(briefs.briefs_app, name="briefs")
 app.add_typer(llm.llm_app, name="llm")

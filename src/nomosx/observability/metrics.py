@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from nomosx.cache.base import Cache, CacheStats
+from nomosx.llm.ledger import CallLedger
+from nomosx.models import LLMCall
 
 
 class CacheCollector(Collector):
@@ -80,6 +82,94 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.cache = CacheCollector()
         self.registry.register(self.cache)
+        self.requests = Counter(
+            "nomosx_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "nomosx_http_request_duration_seconds",
+            "HTTP request latency (streams: until the response starts)",
+            ["route", "method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "nomosx_llm_tokens",
+            "LLM tokens by provider, model, agent and direction",
+            ["provider", "model", "agent", "direction"],
+            registry=self.registry,
+        )
+        self.llm_cost = Counter(
+            "nomosx_llm_cost_usd",
+            "LLM cost in USD (calls of unknown price are counted in nomosx_llm_unpriced_calls)",
+            ["provider", "model", "agent"],
+            registry=self.registry,
+        )
+        self.llm_unpriced = Counter(
+            "nomosx_llm_unpriced_calls",
+            "LLM calls whose price is unknown",
+            ["provider", "model", "agent"],
+            registry=self.registry,
+        )
+        self.llm_calls = Counter(
+            "nomosx_llm_calls",
+            "LLM call attempts by outcome",
+            ["provider", "model", "agent", "outcome"],
+            registry=self.registry,
+        )
+        self.llm_seconds = Histogram(
+            "nomosx_llm_call_duration_seconds",
+            "LLM call latency",
+            ["provider", "model", "agent"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80),
+            registry=self.registry,
+        )
+        self.jobs = Gauge(
+            "nomosx_jobs",
+            "brief jobs by state (pending = queue depth)",
+            ["state"],
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            "nomosx_pipeline_stage_duration_seconds",
+            "pipeline stage durations",
+            ["stage"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+
+    def observe_llm_call(self, call: LLMCall) -> None:
+        labels = (call.provider, call.model, call.agent)
+        self.llm_calls.labels(*labels, call.outcome).inc()
+        self.llm_tokens.labels(*labels, "in").inc(call.tokens_in)
+        self.llm_tokens.labels(*labels, "out").inc(call.tokens_out)
+        if call.cost_usd is None:
+            self.llm_unpriced.labels(*labels).inc()
+        else:
+            self.llm_cost.labels(*labels).inc(call.cost_usd)
+        if not call.cached:
+            self.llm_seconds.labels(*labels).observe(call.latency_ms / 1000)
+
+    def observe_stage(self, stage: str, duration_ms: float) -> None:
+        self.stage_seconds.labels(stage).observe(duration_ms / 1000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def set_jobs(self, counts: dict[str, int]) -> None:
+        for state, value in counts.items():
+            self.jobs.labels(state).set(value)
+
+
+class MeteredLedger:
+    """A ``CallLedger`` that also counts each call in Prometheus, then forwards it."""
+
+    def __init__(self, inner: CallLedger, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    async def record(self, call: LLMCall) -> None:
+        self.metrics.observe_llm_call(call)
+        await self.inner.record(call)

@@ -82,12 +82,20 @@ class BriefPipeline:
         sources: int | None = None,
         on_event: EventHandler | None = None,
         library_revision: str | None = None,
+        brief_id: str | None = None,
     ) -> BriefResult:
+        """Run every stage; the brief is stored (under ``brief_id`` if given) before this
+        returns, and the run is recorded whatever happens."""
         question = validate_question(question)
         limit = sources or self.settings.pipeline.sources
         if not 1 <= limit <= 50:
             raise InputError(f"--sources must be between 1 and 50, not {limit}")
-        run = PipelineRun(id=str(uuid.uuid4()), question=question, status=RunStatus.RUNNING)
+        run = PipelineRun(
+            id=str(uuid.uuid4()),
+            question=question,
+            status=RunStatus.RUNNING,
+            brief_id=brief_id or str(uuid.uuid4()),
+        )
         await self.runs.save(run)
         tracker = _StageTracker(run, on_event)
         token = current_run_id.set(run.id)
@@ -159,7 +167,7 @@ class BriefPipeline:
             )
         async with tracker.stage("edit") as counts:
             brief = Brief(
-                id=str(uuid.uuid4()),
+                id=run.brief_id or str(uuid.uuid4()),
                 question=question,
                 title=draft.title,
                 mode="extractive" if draft.analyst == "extractive" else "llm",

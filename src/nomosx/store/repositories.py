@@ -292,19 +292,45 @@ class RunRepository:
             row = await session.get(PipelineRunRow, run_id)
             if row is None:
                 raise NotFoundError(f"no pipeline run with id {run_id!r}")
-            return PipelineRun(
-                id=row.id,
-                question=row.question,
-                status=RunStatus(row.status),
-                stages=[StageRecord.model_validate(s) for s in row.stages],
-                usage=Usage(
-                    tokens_in=row.tokens_in, tokens_out=row.tokens_out, cost_usd=row.cost_usd
-                ),
-                error=row.error,
-                brief_id=row.brief_id,
-                created_at=row.created_at,
-                finished_at=row.finished_at,
-            )
+            return self._model(row)
+
+    async def for_brief(self, brief_id: str) -> PipelineRun | None:
+        """The latest run that writes (or wrote) the brief ``brief_id``."""
+        async with self.db.session() as session:
+            row = (
+                await session.scalars(
+                    select(PipelineRunRow)
+                    .where(PipelineRunRow.brief_id == brief_id)
+                    .order_by(PipelineRunRow.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+            return None if row is None else self._model(row)
+
+    async def count_by_status(self) -> dict[str, int]:
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(PipelineRunRow.status, func.count(PipelineRunRow.id)).group_by(
+                        PipelineRunRow.status
+                    )
+                )
+            ).all()
+        return {str(status): int(n) for status, n in rows}
+
+    @staticmethod
+    def _model(row: PipelineRunRow) -> PipelineRun:
+        return PipelineRun(
+            id=row.id,
+            question=row.question,
+            status=RunStatus(row.status),
+            stages=[StageRecord.model_validate(s) for s in row.stages],
+            usage=Usage(tokens_in=row.tokens_in, tokens_out=row.tokens_out, cost_usd=row.cost_usd),
+            error=row.error,
+            brief_id=row.brief_id,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""library_state: a revision counter bumped by every change to the library
+"""library_state: a revision counter bumped by every change to the library; runs by brief
 
 Revision ID: 0003
 Revises: 0002
@@ -23,6 +23,8 @@ def upgrade() -> None:
         sa.Column("sources", sa.Integer(), nullable=False),
         sa.CheckConstraint("id = 1", name="ck_library_state_single_row"),
     )
+    with op.batch_alter_table("pipeline_runs") as batch:
+        batch.create_index("ix_pipeline_runs_brief_id", ["brief_id"])
     op.execute(
         "INSERT INTO library_state (id, revision, sources) "
         "SELECT 1, CASE WHEN COUNT(*) > 0 THEN 1 ELSE 0 END, COUNT(*) FROM sources"
@@ -30,4 +32,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("pipeline_runs") as batch:
+        batch.drop_index("ix_pipeline_runs_brief_id")
     op.drop_table("library_state")

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): chat with streaming, briefs as jobs, health, metrics."""

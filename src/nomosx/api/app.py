@@ -1,0 +1,106 @@
+"""The FastAPI application: ``create_app(settings)``, served by ``nomosx serve``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from nomosx import __version__
+from nomosx.api import errors
+from nomosx.api.routes import briefs, chat, system
+from nomosx.app import NomosX
+from nomosx.config import Settings
+from nomosx.jobs.base import BriefJobRequest
+from nomosx.jobs.inprocess import InProcessJobQueue, Runner
+from nomosx.observability.context import bind, new_request_id
+from nomosx.observability.metrics import Metrics
+from nomosx.pipeline.events import StageEvent
+
+MAX_BODY_BYTES = 1024 * 1024
+
+DESCRIPTION = """NomosX answers research questions with decision briefs whose every claim cites
+its source as `[SRC-n]`. Briefs run as background jobs (`POST /api/briefs`, then follow
+`/api/briefs/{id}/events`); the LLM gateway is exposed as chat, streamed or not. Errors are
+always `{"error": {"code", "message"}}`."""
+
+
+def _job_runner(app: NomosX, metrics: Metrics) -> Runner:
+    async def run(
+        request: BriefJobRequest, on_event: Callable[[StageEvent], Awaitable[None]]
+    ) -> str:
+        async def observe(event: StageEvent) -> None:
+            if event.status == "end" and event.duration_ms is not None:
+                metrics.observe_stage(event.stage, event.duration_ms)
+            await on_event(event)
+
+        with bind(brief_id=request.brief_id):
+            result = await app.brief(
+                request.question,
+                sources=request.sources,
+                on_event=observe,
+                fresh=True,
+                brief_id=request.brief_id,
+            )
+        return result.brief.id
+
+    return run
+
+
+def create_app(settings: Settings, *, load_library: bool = True) -> FastAPI:
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        nomosx = await NomosX.open(settings, metrics=metrics)
+        try:
+            if load_library:
+                await nomosx.ensure_library()
+            jobs = InProcessJobQueue(_job_runner(nomosx, metrics))
+            await jobs.start()
+            api.state.nomosx = nomosx
+            api.state.jobs = jobs
+            try:
+                yield
+            finally:
+                await jobs.stop()
+        finally:
+            await nomosx.close()
+
+    api = FastAPI(
+        title="NomosX",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    api.state.metrics = metrics
+    errors.install(api)
+    api.include_router(chat.router)
+    api.include_router(briefs.router)
+    api.include_router(system.router)
+
+    @api.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request.headers.get("x-request-id") or new_request_id()
+        started = time.perf_counter()
+        with bind(request_id=rid[:64]):
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = rid[:64]
+        route = _route_of(request)
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.request_seconds.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+
+    api.add_middleware(errors.BodyLimit, max_bytes=MAX_BODY_BYTES)
+    return api
+
+
+def _route_of(request: Request) -> str:
+    """The matched route's template (``/api/briefs/{brief_id}``): bounded metric labels."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"

@@ -1,0 +1,13 @@
+"""The ASGI entry point for servers: ``uvicorn --factory nomosx.api.main:app_factory``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from nomosx.api.app import create_app
+from nomosx.config import load_settings
+
+
+def app_factory() -> FastAPI:
+    """Settings are read here, once, at the edge."""
+    return create_app(load_settings())

@@ -1,0 +1,170 @@
+"""Health for people and orchestrators, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from nomosx import __version__
+from nomosx.api.deps import AppDep, JobsDep
+from nomosx.api.schemas import Health
+from nomosx.app import NomosX
+from nomosx.cache.base import CacheStats
+from nomosx.errors import StoreError
+from nomosx.jobs.base import JobQueue
+from nomosx.models import utcnow
+
+router = APIRouter(tags=["system"])
+
+DB_TIMEOUT = 2.0
+CACHE_STATS_TTL = 5.0  # the key count is a SCAN on Redis: not on every poll
+
+
+async def _database(app: NomosX) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(DB_TIMEOUT):
+            await app.db.ping()
+            sources = await app.sources.count()
+            briefs = await app.briefs.count()
+    except (StoreError, TimeoutError) as exc:
+        detail = str(exc) or "no answer within 2 s"
+        return {"status": "unhealthy", "latency": None, "error": detail[:300]}
+    return {
+        "status": "healthy",
+        "latency": round((time.perf_counter() - started) * 1000, 3),
+        "sources": sources,
+        "briefs": briefs,
+    }
+
+
+async def _cache(app: NomosX, state: Any) -> dict[str, Any]:
+    if app.cache is None:
+        return {"status": "disabled"}
+    health = await app.cache.health()
+    snapshot: tuple[float, CacheStats] | None = getattr(state, "cache_stats", None)
+    if (
+        snapshot is None
+        or time.monotonic() - snapshot[0] > CACHE_STATS_TTL
+        or health.status != "up"
+    ):
+        stats = await app.cache.stats()
+        state.cache_stats = snapshot = (time.monotonic(), stats)
+    stats = snapshot[1]
+    status = {"up": "healthy", "degraded": "degraded", "down": "degraded"}[health.status]
+    return {
+        "status": status,
+        "backend": health.backend,
+        "latency": health.latency_ms,
+        "keyCount": stats.keys,
+        "memoryUsage": stats.memory_bytes,
+        "hitRate": stats.hit_rate,
+        **({"error": health.detail} if health.status != "up" and health.detail else {}),
+    }
+
+
+async def _llm(app: NomosX) -> dict[str, Any]:
+    if app.llm is None:
+        return {}
+    from nomosx.llm.cache import CachedModel
+    from nomosx.llm.router import Router
+
+    inner = app.llm.inner if isinstance(app.llm, CachedModel) else app.llm
+    checks = await inner.provider_health() if isinstance(inner, Router) else [await inner.health()]
+    names = {"healthy": "healthy", "degraded": "degraded", "down": "unhealthy"}
+    return {
+        c.provider: {
+            "status": names[c.status.value],
+            "latency": c.latency_ms,
+            **({"breaker": c.breaker} if c.breaker else {}),
+            **({"error": c.detail} if c.detail and c.status.value != "healthy" else {}),
+        }
+        for c in checks
+    }
+
+
+async def _jobs(jobs: JobQueue) -> dict[str, int]:
+    counts = await jobs.counts()
+    return {"pending": counts.pending, "running": counts.running, "failed": counts.failed}
+
+
+@router.get(
+    "/api/system/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "unhealthy: the database is unreachable"}},
+    summary="Health of every service (200 healthy or degraded, 503 unhealthy)",
+)
+async def health(request: Request, app: AppDep, jobs: JobsDep) -> JSONResponse:
+    started = time.perf_counter()
+    database, cache, llm, job_counts = await asyncio.gather(
+        _database(app), _cache(app, request.app.state), _llm(app), _jobs(jobs)
+    )
+    services: dict[str, Any] = {
+        "database": database,
+        "cache": cache,
+        "llm": llm,
+        "sourcesApis": {
+            "library": {"status": database["status"], "sources": database.get("sources")}
+        },
+        "jobs": job_counts,
+    }
+    if database["status"] == "unhealthy":
+        status = "unhealthy"
+    elif cache["status"] == "degraded" or any(p["status"] != "healthy" for p in llm.values()):
+        status = "degraded"
+    else:
+        status = "healthy"
+    body = Health(
+        status=status,
+        timestamp=utcnow(),
+        responseTime=round((time.perf_counter() - started) * 1000, 3),
+        version=__version__,
+        services=services,
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=503 if status == "unhealthy" else 200
+    )
+
+
+@router.get("/healthz", summary="Liveness: the process answers", responses={200: {}})
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers and the library is loaded",
+    responses={503: {"description": "not ready"}},
+)
+async def readyz(app: AppDep) -> JSONResponse:
+    database = await _database(app)
+    ready = database["status"] == "healthy" and (
+        database.get("sources", 0) > 0 or not app.settings.bundled_library
+    )
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "database": database["status"]},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def metrics(app: AppDep, jobs: JobsDep) -> Response:
+    registry = app.metrics
+    if registry is None:
+        return PlainTextResponse("", status_code=404)
+    if app.cache is not None:
+        await registry.cache.refresh(app.cache)
+    counts = await jobs.counts()
+    registry.set_jobs(
+        {"pending": counts.pending, "running": counts.running, "failed": counts.failed}
+    )
+    return Response(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,65 @@
+"""Server-sent events: the wire encoding, and heartbeats during long silences."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx and friends: do not buffer the stream
+    "Connection": "keep-alive",
+}
+HEARTBEAT = b": ping\n\n"
+
+
+def encode(event: str, data: Any, *, event_id: int | str | None = None) -> bytes:
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append(f"event: {event}")
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+    lines.extend(f"data: {line}" for line in payload.splitlines() or [""])
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def with_heartbeat(frames: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
+    """``frames``, with a comment line whenever nothing was sent for ``interval`` seconds.
+
+    The source is consumed by one task; closing this generator cancels that task (and so
+    whatever it awaits upstream).
+    """
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
+
+    async def pump() -> None:
+        try:
+            async for frame in frames:
+                await queue.put(frame)
+        finally:
+            with contextlib.suppress(asyncio.QueueFull):  # else seen by task.done() below
+                queue.put_nowait(None)
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            try:
+                frame = await asyncio.wait_for(queue.get(), timeout=interval)
+            except TimeoutError:
+                if task.done() and queue.empty():
+                    break
+                yield HEARTBEAT
+                continue
+            if frame is None:
+                break
+            yield frame
+        await task  # re-raise a failure of the source
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        aclose = getattr(frames, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,34 @@
+"""``nomosx serve``: the HTTP API (and, later, the web app) on uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from nomosx.cli.common import err, handle_errors
+
+
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the API: /docs for the OpenAPI reference, /api/system/health for health."""
+    import uvicorn
+
+    from nomosx.config import load_settings
+
+    load_settings()  # fail here, with one clear line, rather than inside a worker
+    err.print(f"NomosX API on http://{host}:{port} (docs at /docs)", highlight=False)
+    uvicorn.run(
+        "nomosx.api.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        proxy_headers=True,
+    )

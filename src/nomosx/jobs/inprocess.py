@@ -1,0 +1,150 @@
+"""The in-process job queue: briefs run as asyncio tasks of the API process.
+
+Each job keeps its events in memory so that an SSE client can resume with
+``Last-Event-ID``; finished jobs are forgotten after ``retain`` newer ones (their briefs
+and runs stay in the store). A job that fails leaves a failed ``PipelineRun`` behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nomosx.errors import NomosXError
+from nomosx.jobs.base import (
+    TERMINAL,
+    BriefJobRequest,
+    JobEvent,
+    JobInfo,
+    JobStatus,
+    QueueCounts,
+)
+from nomosx.pipeline.events import StageEvent
+
+log = logging.getLogger(__name__)
+
+# runs one brief: (request, event handler) -> stored brief id
+Runner = Callable[[BriefJobRequest, Callable[[StageEvent], Awaitable[None]]], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class _Job:
+    request: BriefJobRequest
+    info: JobInfo
+    events: list[JobEvent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        self.events.append(JobEvent(id=len(self.events) + 1, event=event, data=data))
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class InProcessJobQueue:
+    def __init__(self, runner: Runner, *, concurrency: int = 2, retain: int = 1000) -> None:
+        self.runner = runner
+        self.concurrency = concurrency
+        self.retain = retain
+        self._jobs: OrderedDict[str, _Job] = OrderedDict()
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if not self._workers:
+            self._workers = [
+                asyncio.create_task(self._work(), name=f"nomosx-job-worker-{i}")
+                for i in range(self.concurrency)
+            ]
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    async def submit(self, request: BriefJobRequest) -> JobInfo:
+        existing = self._jobs.get(request.brief_id)
+        if existing is not None:
+            return existing.info
+        job = _Job(
+            request=request,
+            info=JobInfo(
+                brief_id=request.brief_id, question=request.question, status=JobStatus.PENDING
+            ),
+        )
+        self._jobs[request.brief_id] = job
+        job.emit("queued", {"briefId": request.brief_id, "status": "pending"})
+        await self._queue.put(job)
+        self._forget_old()
+        return job.info
+
+    async def info(self, brief_id: str) -> JobInfo | None:
+        job = self._jobs.get(brief_id)
+        return None if job is None else job.info
+
+    async def events(self, brief_id: str, *, after: int = 0) -> AsyncIterator[JobEvent]:
+        job = self._jobs.get(brief_id)
+        if job is None:
+            return
+        sent = after
+        while True:
+            for event in job.events[sent:]:
+                sent = event.id
+                yield event
+            if job.info.status in TERMINAL and sent >= len(job.events):
+                return
+            await job.changed.wait()
+
+    async def counts(self) -> QueueCounts:
+        tally = dict.fromkeys(JobStatus, 0)
+        for job in self._jobs.values():
+            tally[job.info.status] += 1
+        return QueueCounts(
+            pending=tally[JobStatus.PENDING],
+            running=tally[JobStatus.RUNNING],
+            failed=tally[JobStatus.FAILED],
+            succeeded=tally[JobStatus.SUCCEEDED],
+        )
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self._run(job)
+            finally:
+                self._queue.task_done()
+
+    async def _run(self, job: _Job) -> None:
+        job.info.status = JobStatus.RUNNING
+
+        async def on_event(event: StageEvent) -> None:
+            data: dict[str, Any] = {"stage": event.stage, "status": event.status}
+            if event.status == "end":
+                data.update(counts=event.counts, durationMs=event.duration_ms)
+            job.emit("stage", data)
+
+        try:
+            brief_id = await self.runner(job.request, on_event)
+        except NomosXError as exc:
+            job.info.status = JobStatus.FAILED
+            job.info.error = str(exc)
+            job.info.error_code = type(exc).__name__
+            job.emit("error", {"code": type(exc).__name__, "message": str(exc)})
+        except Exception as exc:  # a bug must fail its job, not the worker
+            log.exception("brief job %s crashed", job.request.brief_id)
+            job.info.status = JobStatus.FAILED
+            job.info.error = "internal error"
+            job.info.error_code = "InternalError"
+            job.emit("error", {"code": "InternalError", "message": f"{type(exc).__name__}"})
+        else:
+            job.info.status = JobStatus.SUCCEEDED
+            job.emit("done", {"briefId": brief_id, "status": "succeeded"})
+
+    def _forget_old(self) -> None:
+        finished = [k for k, j in self._jobs.items() if j.info.status in TERMINAL]
+        for key in finished[: max(0, len(finished) - self.retain)]:
+            del self._jobs[key]
