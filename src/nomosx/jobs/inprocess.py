@@ -8,6 +8,7 @@ and runs stay in the store). A job that fails leaves a failed ``PipelineRun`` be
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,6 +36,8 @@ Runner = Callable[[BriefJobRequest, Callable[[StageEvent], Awaitable[None]]], Aw
 class _Job:
     request: BriefJobRequest
     info: JobInfo
+    # the submitter's context (request id, bound log fields): the job runs inside it
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     events: list[JobEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -114,7 +117,7 @@ class InProcessJobQueue:
         while True:
             job = await self._queue.get()
             try:
-                await self._run(job)
+                await asyncio.create_task(self._run(job), context=job.context)
             finally:
                 self._queue.task_done()
 
