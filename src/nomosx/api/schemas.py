@@ -110,3 +110,12 @@ class ProblemDetail(BaseModel):
 
 class Problem(BaseModel):
     error: ProblemDetail
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    database: str

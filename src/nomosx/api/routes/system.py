@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from nomosx import __version__
 from nomosx.api.deps import AppDep, JobsDep
-from nomosx.api.schemas import Health
+from nomosx.api.schemas import Health, Liveness, Readiness
 from nomosx.app import NomosX
 from nomosx.cache.base import CacheStats
 from nomosx.errors import StoreError
@@ -130,15 +130,16 @@ async def health(request: Request, app: AppDep, jobs: JobsDep) -> JSONResponse:
     )
 
 
-@router.get("/healthz", summary="Liveness: the process answers", responses={200: {}})
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", summary="Liveness: the process answers", response_model=Liveness)
+async def healthz() -> Liveness:
+    return Liveness(status="ok")
 
 
 @router.get(
     "/readyz",
     summary="Readiness: the database answers and the library is loaded",
-    responses={503: {"description": "not ready"}},
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready"}},
 )
 async def readyz(app: AppDep) -> JSONResponse:
     database = await _database(app)
