@@ -175,6 +175,21 @@ class Settings(BaseSettings):
     )
     llm: LLMSettings = Field(default_factory=LLMSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    log_json: bool | None = Field(
+        None, description="JSON log lines on stderr; default: on when NOMOSX_ENV=production"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    sentry_traces_sample_rate: float = Field(0.0, ge=0.0, le=1.0)
+    sentry_release: str | None = Field(None, description="default: nomosx@<package version>")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def log_json_enabled(self) -> bool:
+        return self.log_json if self.log_json is not None else self.env == "production"
 
     @field_validator("database_url")
     @classmethod

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import sentry_sdk
 from fastapi import FastAPI, Request, Response
 
 from nomosx import __version__
@@ -13,13 +15,16 @@ from nomosx.api import errors
 from nomosx.api.routes import briefs, chat, system
 from nomosx.app import NomosX
 from nomosx.config import Settings
+from nomosx.errors import InputError, NoSourcesError
 from nomosx.jobs.base import BriefJobRequest
 from nomosx.jobs.inprocess import InProcessJobQueue, Runner
 from nomosx.observability.context import bind, new_request_id
 from nomosx.observability.metrics import Metrics
+from nomosx.observability.sentry import job_scope, tag_scope
 from nomosx.pipeline.events import StageEvent
 
 MAX_BODY_BYTES = 1024 * 1024
+_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # anything else is replaced: no log injection
 
 DESCRIPTION = """NomosX answers research questions with decision briefs whose every claim cites
 its source as `[SRC-n]`. Briefs run as background jobs (`POST /api/briefs`, then follow
@@ -36,14 +41,23 @@ def _job_runner(app: NomosX, metrics: Metrics) -> Runner:
                 metrics.observe_stage(event.stage, event.duration_ms)
             await on_event(event)
 
-        with bind(brief_id=request.brief_id):
-            result = await app.brief(
-                request.question,
-                sources=request.sources,
-                on_event=observe,
-                fresh=True,
-                brief_id=request.brief_id,
-            )
+        with (
+            bind(brief_id=request.brief_id),
+            job_scope(question=request.question, agent="pipeline", sources=request.sources),
+        ):
+            try:
+                result = await app.brief(
+                    request.question,
+                    sources=request.sources,
+                    on_event=observe,
+                    fresh=True,
+                    brief_id=request.brief_id,
+                )
+            except (InputError, NoSourcesError):
+                raise  # the question's fault, not the service's: not reported
+            except Exception:
+                sentry_sdk.capture_exception()
+                raise
         return result.brief.id
 
     return run
@@ -85,11 +99,13 @@ def create_app(settings: Settings, *, load_library: bool = True) -> FastAPI:
     async def observe(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        rid = request.headers.get("x-request-id") or new_request_id()
+        given = request.headers.get("x-request-id", "")
+        rid = given if _REQUEST_ID.fullmatch(given) else new_request_id()
         started = time.perf_counter()
-        with bind(request_id=rid[:64]):
+        with bind(request_id=rid):
+            tag_scope(request_id=rid)
             response = await call_next(request)
-        response.headers["X-Request-ID"] = rid[:64]
+        response.headers["X-Request-ID"] = rid
         route = _route_of(request)
         metrics.requests.labels(route, request.method, str(response.status_code)).inc()
         metrics.request_seconds.labels(route, request.method).observe(time.perf_counter() - started)

@@ -20,8 +20,10 @@ def serve(
     import uvicorn
 
     from nomosx.config import load_settings
+    from nomosx.observability.logging import setup_logging
 
-    load_settings()  # fail here, with one clear line, rather than inside a worker
+    settings = load_settings()  # fail here, with one clear line, rather than in a worker
+    setup_logging(json=settings.log_json_enabled, level=settings.log_level)
     err.print(f"NomosX API on http://{host}:{port} (docs at /docs)", highlight=False)
     uvicorn.run(
         "nomosx.api.main:app_factory",
@@ -30,5 +32,6 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=None,  # our logging (set up above) formats uvicorn's lines too
         proxy_headers=True,
     )

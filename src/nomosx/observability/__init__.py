@@ -1,1 +1,2 @@
-"""Observability: Prometheus metrics (and, later, logging and error tracking)."""
+"""Observability: Prometheus metrics, structured logs with request ids, Sentry with
+secrets scrubbed. ``setup.configure(settings)`` turns it on at a process's edge."""

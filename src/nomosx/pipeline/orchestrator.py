@@ -20,6 +20,7 @@ from nomosx.models import (
     Usage,
     utcnow,
 )
+from nomosx.observability.sentry import tag_scope
 from nomosx.pipeline.context import current_run_id
 from nomosx.pipeline.events import EventHandler, StageEvent
 from nomosx.pipeline.protocols import Analyst, Editor, Guard, Indexer, Ranker, Reader, Scout
@@ -99,6 +100,7 @@ class BriefPipeline:
         await self.runs.save(run)
         tracker = _StageTracker(run, on_event)
         token = current_run_id.set(run.id)
+        tag_scope(run_id=run.id)
         try:
             result = await self._stages(question, limit, run, tracker, library_revision)
         except NomosXError as exc:
