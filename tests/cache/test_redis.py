@@ -650,7 +650,7 @@ async def test_redis_stopped_and_restarted(
     server.kill()
     started = time.perf_counter()
     assert await own_cache.get("emb", "k") is None
-    assert time.perf_counter() - started < OP_TIMEOUT + 0.1
+    assert time.perf_counter() - started < OP_TIMEOUT + 0.75  # bounded, with room for load
     await own_cache.set("emb", "dropped", b"x")  # no exception
     assert own_cache.breaker.state is BreakerState.CLOSED  # 2 failures of 3
     health = await own_cache.health()  # the PING is the third
@@ -663,7 +663,8 @@ async def test_redis_stopped_and_restarted(
     started = time.perf_counter()
     for _ in range(100):
         assert await own_cache.get("emb", "k") is None
-    assert time.perf_counter() - started < 0.05
+    # no network wait: 100 calls through a dead socket would take 100 x OP_TIMEOUT
+    assert time.perf_counter() - started < 0.5
     assert await own_cache.get_many("emb", ["k", "j"]) == {}
     assert await own_cache.ttl("emb", "k") is None
     stats = await own_cache.stats()
@@ -706,10 +707,10 @@ async def test_a_hung_redis_is_a_miss_within_the_timeout(
     server.freeze()
     started = time.perf_counter()
     assert await own_cache.get("emb", "k") is None
-    assert time.perf_counter() - started < OP_TIMEOUT + 0.1
+    assert time.perf_counter() - started < OP_TIMEOUT + 0.75  # bounded, with room for load
     await own_cache.set("emb", "k", b"w")
     assert await own_cache.get_many("emb", ["k"]) == {}
-    assert time.perf_counter() - started < 3 * OP_TIMEOUT + 0.2
+    assert time.perf_counter() - started < 3 * OP_TIMEOUT + 1.0
     assert own_cache.breaker.state is BreakerState.OPEN
     server.thaw()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from nomosx.text.sentences import split_heading, split_sentences
@@ -156,12 +154,3 @@ def test_headings_of_structured_abstracts() -> None:
     assert split_heading("Summary of the data: none.") == (None, 0)
     offset_text = "xx CONCLUSIONS It works."
     assert split_heading(offset_text, 3) == ("CONCLUSIONS", 15)
-
-
-def test_a_five_thousand_abstract_corpus_splits_in_well_under_a_second() -> None:
-    corpus = [r["abstract"] for r in RECORDS] * 500
-    started = time.perf_counter()
-    total = sum(len(split_sentences(text)) for text in corpus)
-    elapsed = time.perf_counter() - started
-    assert total > 50_000
-    assert elapsed < 1.0, f"{elapsed:.2f} s"

@@ -103,7 +103,8 @@ def create_app(settings: Settings, *, load_library: bool = True) -> FastAPI:
         rid = given if _REQUEST_ID.fullmatch(given) else new_request_id()
         started = time.perf_counter()
         with bind(request_id=rid):
-            tag_scope(request_id=rid)
+            if sentry_sdk.is_initialized():  # else the tag would land on a shared scope
+                tag_scope(request_id=rid)
             response = await call_next(request)
         response.headers["X-Request-ID"] = rid
         route = _route_of(request)

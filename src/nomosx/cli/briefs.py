@@ -20,7 +20,7 @@ briefs_app = typer.Typer(help="List and show stored briefs.", no_args_is_help=Tr
 @handle_errors
 def list_briefs(
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000)] = 20,
-    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=1_000_000_000)] = 0,
 ) -> None:
     """List stored briefs, newest first."""
     rows = run_async(_list(limit, offset))

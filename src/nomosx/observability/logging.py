@@ -180,6 +180,7 @@ def setup_logging(*, json: bool, level: str = "INFO") -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+        uvicorn_logger.setLevel(logging.NOTSET)  # the root's level decides, as for the rest
 
 
 def reset_logging() -> None:

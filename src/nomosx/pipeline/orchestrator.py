@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import sentry_sdk
+
 from nomosx.config import Settings
 from nomosx.errors import InputError, NomosXError, NoSourcesError
 from nomosx.models import (
@@ -100,7 +102,8 @@ class BriefPipeline:
         await self.runs.save(run)
         tracker = _StageTracker(run, on_event)
         token = current_run_id.set(run.id)
-        tag_scope(run_id=run.id)
+        if sentry_sdk.is_initialized():
+            tag_scope(run_id=run.id)
         try:
             result = await self._stages(question, limit, run, tracker, library_revision)
         except NomosXError as exc:

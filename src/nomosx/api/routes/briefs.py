@@ -91,7 +91,7 @@ async def create_brief(
 async def list_briefs(
     app: AppDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> BriefList:
     items = await app.list_briefs(limit=limit, offset=offset)
     return BriefList(
