@@ -130,6 +130,24 @@ class CacheSettings(BaseModel):
         }
 
 
+class SourcesSettings(BaseModel):
+    """Academic source providers (SCOUT). Base URLs are settings so that tests and
+    mirrors can point elsewhere; rates are the providers' published limits."""
+
+    mailto: str | None = Field(
+        None, description="contact email for OpenAlex/Crossref polite pools and Unpaywall"
+    )
+    semantic_scholar_api_key: SecretStr | None = None
+    openalex_url: str = "https://api.openalex.org"
+    crossref_url: str = "https://api.crossref.org"
+    semanticscholar_url: str = "https://api.semanticscholar.org"
+    arxiv_url: str = "https://export.arxiv.org"
+    unpaywall_url: str = "https://api.unpaywall.org"
+    timeout: float = Field(15.0, gt=0, description="seconds per request")
+    attempts: int = Field(3, ge=1, le=10)
+    upsert: bool = Field(True, description="store sources found remotely in the library")
+
+
 DEFAULT_MODELS = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-3-5-haiku-latest",
@@ -175,6 +193,7 @@ class Settings(BaseSettings):
     )
     llm: LLMSettings = Field(default_factory=LLMSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
     log_json: bool | None = Field(
         None, description="JSON log lines on stderr; default: on when NOMOSX_ENV=production"
     )

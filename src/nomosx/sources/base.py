@@ -2,14 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from nomosx.models import Source
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Optional narrowing of a search; a provider applies what its API supports and
+    ``matches`` is the same rule applied to any source afterwards."""
+
+    year_from: int | None = None
+    year_to: int | None = None
+    open_access: bool | None = None
+    types: tuple[str, ...] = ()
+
+    def matches(self, source: Source) -> bool:
+        if self.year_from is not None and (source.year is None or source.year < self.year_from):
+            return False
+        if self.year_to is not None and (source.year is None or source.year > self.year_to):
+            return False
+        if self.open_access is not None and bool(source.open_access) != self.open_access:
+            return False
+        return not self.types or (source.type or "") in self.types
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    provider: str
+    status: Literal["healthy", "degraded", "unhealthy"]
+    latency_ms: float | None = None
+    detail: str | None = None
 
 
 class SourceProvider(Protocol):
     """Finds sources for a query. ``name`` is how settings and reports refer to it."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    async def search(self, query: str, limit: int) -> list[Source]: ...
+    async def search(
+        self, query: str, limit: int, filters: SearchFilters | None = None
+    ) -> list[Source]: ...
+
+    async def health(self) -> SourceHealth: ...
+
+    async def aclose(self) -> None: ...
