@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from nomosx.cache.base import Cache, Namespace
 from nomosx.cache.factory import build_cache
@@ -32,9 +33,10 @@ from nomosx.pipeline.orchestrator import BriefPipeline, BriefResult, validate_qu
 from nomosx.pipeline.protocols import Analyst, Reader
 from nomosx.pipeline.rank import RelevanceRanker
 from nomosx.pipeline.read import SentenceReader
-from nomosx.pipeline.scout import ProviderScout
+from nomosx.pipeline.scout import ProviderScout, ScoutResult
 from nomosx.search.library_index import LibraryIndex
-from nomosx.sources.dedupe import DedupeIndexer
+from nomosx.sources.base import SearchFilters, SourceProvider
+from nomosx.sources.dedupe import DedupeIndexer, deduplicate
 from nomosx.sources.library import LibraryProvider
 from nomosx.store.db import Database
 from nomosx.store.repositories import (
@@ -44,6 +46,9 @@ from nomosx.store.repositories import (
     RunRepository,
     SourceRepository,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 BUNDLED_LIBRARY = "scifact.jsonl.gz"
 
@@ -85,10 +90,20 @@ class NomosX:
         if self.llm is not None:
             reader = LLMReader(self.llm, concurrency=settings.llm.read_concurrency)
             analyst = FallbackAnalyst(LLMAnalyst(self.llm), analyst)
-        library = LibraryProvider(self.sources, self.index)
+        self.library_provider = LibraryProvider(self.sources, self.index)
+        self._http: httpx.AsyncClient | None = None
+        self.providers: dict[str, SourceProvider] = {"library": self.library_provider}
+        remote = [n for n in settings.pipeline.providers if n != "library"]
+        if remote:
+            from nomosx.sources.factory import build_remote, shared_client
+
+            self._http = shared_client(settings)
+            for provider in build_remote(remote, settings, client=self._http, cache=self.cache):
+                self.providers[provider.name] = provider
+        chosen = [self.providers[n] for n in settings.pipeline.providers]
         self.pipeline = BriefPipeline(
             settings=settings,
-            scout=ProviderScout([library], limit=settings.pipeline.candidates),
+            scout=ProviderScout(chosen, limit=settings.pipeline.candidates),
             indexer=DedupeIndexer(),
             ranker=RelevanceRanker(settings.pipeline, self.index),
             reader=reader,
@@ -98,6 +113,7 @@ class NomosX:
             briefs=self.briefs,
             runs=self.runs,
             ledger=self.ledger,
+            library=self.sources if settings.sources.upsert else None,
         )
 
     @classmethod
@@ -112,6 +128,10 @@ class NomosX:
         return cls(settings, db, metrics=metrics)
 
     async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+        if self._http is not None:
+            await self._http.aclose()
         if self.llm is not None:
             await self.llm.aclose()
         if self.cache is not None:
@@ -146,6 +166,31 @@ class NomosX:
         self, path: Path, *, fmt: Format | None = None, on_progress: ProgressCallback | None = None
     ) -> IngestReport:
         return await ingest_file(path, self.sources, fmt=fmt, on_progress=on_progress)
+
+    def provider(self, name: str) -> SourceProvider:
+        """A source provider by name, built on first use if settings did not list it."""
+        if name not in self.providers:
+            from nomosx.sources.factory import build_remote, shared_client
+
+            if self._http is None:
+                self._http = shared_client(self.settings)
+            for built in build_remote([name], self.settings, client=self._http, cache=self.cache):
+                self.providers[built.name] = built
+        return self.providers[name]
+
+    async def scout(
+        self, query: str, names: list[str], *, limit: int, filters: SearchFilters | None = None
+    ) -> tuple[ScoutResult, list[Source]]:
+        """SCOUT and INDEX with the named providers; what was found remotely is stored."""
+        found = await ProviderScout(
+            [self.provider(n) for n in names], limit=limit, filters=filters
+        ).scout(query)
+        unique = deduplicate(found.sources)
+        stored_already = {id(s) for s in found.from_library}
+        remote = [s for s in unique if id(s) not in stored_already]
+        if remote and self.settings.sources.upsert:
+            await self.sources.upsert_many(remote)
+        return found, unique
 
     async def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         index = await self.index.get()

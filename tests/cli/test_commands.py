@@ -95,7 +95,7 @@ def test_sources_search(cli: Runner) -> None:
     assert result.stdout.count("scifact:") == 3
     nothing = cli("sources", "search", "zxqvblorp")
     assert nothing.returncode == 1
-    assert "no source in the library matches" in nothing.stderr
+    assert "no source matches" in nothing.stderr
 
 
 def test_ingest_reports_and_is_idempotent(cli: Runner, tmp_path: Path) -> None:

@@ -46,3 +46,53 @@ async def test_fresh_sqlite_file_is_migrated(tmp_path) -> None:  # type: ignore[
         assert await db.current_revision() == HEAD_REVISION
     finally:
         await db.dispose()
+
+
+def test_processes_starting_together_all_migrate(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Four processes start on one fresh database at once: none fails."""
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.conftest import ADMIN_URL, _admin, _asyncpg_url
+
+    name = None
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
+    else:
+        import asyncio
+
+        name = f"nomosx_race_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        base = _asyncpg_url(ADMIN_URL).rsplit("/", 1)[0]
+        url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://")
+    script = (
+        "import asyncio, sys\n"
+        "from nomosx.store.db import Database\n"
+        "async def main():\n"
+        "    db = Database(sys.argv[1])\n"
+        "    ran = await db.migrate()\n"
+        "    print(ran, await db.current_revision())\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    try:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, url],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-500:] for _, err in outputs]
+        results = [out.split() for out, _ in outputs]
+        assert all(revision == HEAD_REVISION for _, revision in results)
+        assert sum(ran == "True" for ran, _ in results) >= 1
+    finally:
+        if name is not None:
+            import asyncio
+
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import sentry_sdk
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nomosx import __version__
 from nomosx.api import errors
@@ -95,29 +97,51 @@ def create_app(settings: Settings, *, load_library: bool = True) -> FastAPI:
     api.include_router(briefs.router)
     api.include_router(system.router)
 
-    @api.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get("x-request-id", "")
-        rid = given if _REQUEST_ID.fullmatch(given) else new_request_id()
-        started = time.perf_counter()
-        with bind(request_id=rid):
-            if sentry_sdk.is_initialized():  # else the tag would land on a shared scope
-                tag_scope(request_id=rid)
-            response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        route = _route_of(request)
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.request_seconds.labels(route, request.method).observe(time.perf_counter() - started)
-        return response
-
+    api.add_middleware(RequestObserver, metrics=metrics)
     api.add_middleware(errors.BodyLimit, max_bytes=MAX_BODY_BYTES)
     return api
 
 
-def _route_of(request: Request) -> str:
-    """The matched route's template (``/api/briefs/{brief_id}``): bounded metric labels."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
+class RequestObserver:
+    """Pure ASGI middleware (no re-buffering of streamed bodies): a request id bound to
+    the request's logs and echoed in ``X-Request-ID``, and the request counted and timed
+    by route template (``/api/briefs/{brief_id}``, so labels stay bounded)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        rid = given if _REQUEST_ID.fullmatch(given) else new_request_id()
+        started = time.perf_counter()
+        status = 500
+        observed = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, observed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                observed = True
+                self._observe(scope, status, started)
+            await send(message)
+
+        with bind(request_id=rid):
+            if sentry_sdk.is_initialized():  # else the tag would land on a shared scope
+                tag_scope(request_id=rid)
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                if not observed:
+                    self._observe(scope, status, started)
+
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        method = scope.get("method", "GET")
+        self.metrics.requests.labels(route, method, str(status)).inc()
+        self.metrics.request_seconds.labels(route, method).observe(time.perf_counter() - started)

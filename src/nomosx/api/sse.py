@@ -11,7 +11,6 @@ from typing import Any
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # nginx and friends: do not buffer the stream
-    "Connection": "keep-alive",
 }
 HEARTBEAT = b": ping\n\n"
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from nomosx.app import SearchHit
     from nomosx.ingest.formats import Format
     from nomosx.ingest.loader import IngestReport
+    from nomosx.models import Source
 
 
 class InputFormat(StrEnum):
@@ -80,12 +81,44 @@ def search(
     limit: Annotated[
         int, typer.Option("--limit", "-l", min=1, max=500, help="Results to show.")
     ] = 20,
+    provider: Annotated[
+        str,
+        typer.Option(
+            "--provider",
+            "-p",
+            help="Comma-separated: library, openalex, crossref, semanticscholar, arxiv.",
+        ),
+    ] = "library",
+    year_from: Annotated[int | None, typer.Option("--from", help="Earliest year.")] = None,
+    year_to: Annotated[int | None, typer.Option("--to", help="Latest year.")] = None,
+    open_access: Annotated[
+        bool | None, typer.Option("--open-access/--any-access", help="Only open access.")
+    ] = None,
 ) -> None:
-    """Search the library by relevance (BM25) to QUERY."""
-    hits = run_async(_search(query, limit))
-    if not hits:
-        err.print(f"no source in the library matches {query!r}", highlight=False)
+    """Search the library (BM25) or academic providers; what providers find is stored."""
+    names = _provider_names(provider)
+    if names == ["library"] and year_from is None and year_to is None and open_access is None:
+        hits = run_async(_search(query, limit))
+        rows = [(h.source, f"{h.score:.2f}") for h in hits]
+    else:
+        rows = [
+            (s, "")
+            for s in run_async(_remote(query, names, limit, year_from, year_to, open_access))
+        ]
+    if not rows:
+        err.print(f"no source matches {query!r}", highlight=False)
         raise typer.Exit(1)
+    _table(rows[:limit])
+
+
+def _provider_names(value: str) -> list[str]:
+    names = [n.strip().lower() for n in value.split(",") if n.strip()]
+    if not names:
+        raise fail("--provider needs at least one name")
+    return list(dict.fromkeys(names))
+
+
+def _table(rows: list[tuple[Source, str]]) -> None:
     from rich.table import Table
 
     table = Table(show_lines=False)
@@ -93,14 +126,16 @@ def search(
     table.add_column("score", justify="right")
     table.add_column("key")
     table.add_column("year")
+    table.add_column("from")
     table.add_column("title", overflow="fold")
-    for i, hit in enumerate(hits, start=1):
+    for i, (source, score) in enumerate(rows, start=1):
         table.add_row(
             str(i),
-            f"{hit.score:.2f}",
-            hit.source.key,
-            str(hit.source.year or ""),
-            hit.source.title,
+            score,
+            source.key,
+            str(source.year or ""),
+            ",".join(source.provider_ids) or source.provider,
+            source.title,
         )
     out.print(table)
 
@@ -108,3 +143,50 @@ def search(
 async def _search(query: str, limit: int) -> list[SearchHit]:
     async with application() as app:
         return await app.search(query, limit)
+
+
+async def _remote(
+    query: str,
+    names: list[str],
+    limit: int,
+    year_from: int | None,
+    year_to: int | None,
+    open_access: bool | None,
+) -> list[Source]:
+    from nomosx.sources.base import SearchFilters
+
+    filters = SearchFilters(year_from=year_from, year_to=year_to, open_access=open_access)
+    async with application() as app:
+        found, unique = await app.scout(query, names, limit=limit, filters=filters)
+    for name, message in found.failures.items():
+        err.print(f"[yellow]{name} failed:[/] {escape_markup(message)}", soft_wrap=True)
+    return unique
+
+
+@handle_errors
+def scout(
+    question: Annotated[str, typer.Argument(help="The research question.")],
+    provider: Annotated[
+        str | None,
+        typer.Option("--provider", "-p", help="Comma-separated providers (default: settings)."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=1000)] = 100,
+) -> None:
+    """Find sources for QUESTION with every provider at once and store them in the library."""
+    run_async(_scout(question, provider, limit))
+
+
+async def _scout(question: str, provider: str | None, limit: int) -> None:
+    async with application() as app:
+        names = _provider_names(provider) if provider else list(app.settings.pipeline.providers)
+        found, unique = await app.scout(question, names, limit=limit)
+    for name in names:
+        if name in found.failures:
+            err.print(f"[red]✗[/] {name}: {escape_markup(found.failures[name])}", soft_wrap=True)
+        else:
+            err.print(f"[green]✓[/] {name}: {found.found.get(name, 0)} sources", highlight=False)
+    err.print(
+        f"{len(unique)} unique sources after merging duplicates "
+        f"({len(found.sources) - len(unique)} merged); stored in the library",
+        highlight=False,
+    )

@@ -41,6 +41,7 @@ def main(
 app.command("brief")(brief.brief)
 app.command("ingest")(library.ingest)
 app.command("serve")(serve.serve)
+app.command("scout")(library.scout)
 app.add_typer(library.sources_app, name="sources")
 app.add_typer(briefs.briefs_app, name="briefs")
 app.add_typer(llm.llm_app, name="llm")

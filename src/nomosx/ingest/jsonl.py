@@ -28,7 +28,7 @@ from nomosx.sources.normalise import (
     normalise_ror,
 )
 
-__all__ = ["parse_jsonl", "source_from_object"]
+__all__ = ["parse_jsonl", "source_from_object", "source_from_openalex_work"]
 
 _OPENALEX_WORK = "https://openalex.org/W"
 _UNRECOGNISED = (
@@ -84,7 +84,7 @@ def source_from_object(record: dict[str, Any]) -> Source:
     if "abstract_inverted_index" in record or (
         isinstance(record_id, str) and record_id.startswith(_OPENALEX_WORK)
     ):
-        return _openalex(record)
+        return source_from_openalex_work(record)
     if "doc_id" in record and "abstract" in record:
         return _scifact(record)
     if "_id" in record and "text" in record:
@@ -97,7 +97,9 @@ def source_from_object(record: dict[str, Any]) -> Source:
 # --------------------------------------------------------------------------- OpenAlex
 
 
-def _openalex(work: dict[str, Any]) -> Source:
+def source_from_openalex_work(work: dict[str, Any]) -> Source:
+    """A keyless ``Source`` from one OpenAlex work object (a JSON Lines record or an API
+    result); ``RecordError`` if its ``abstract_inverted_index`` is malformed."""
     work_id = v.text(work.get("id"))
     provider_id = work_id.removeprefix("https://openalex.org/") if work_id else None
     primary = v.mapping(work.get("primary_location"))

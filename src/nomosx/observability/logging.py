@@ -141,6 +141,10 @@ def _renderer(json: bool) -> list[Processor]:
     ]
 
 
+# HTTP clients log every request at INFO: one line per upstream call is noise at INFO
+_CHATTY = ("httpx", "httpx2", "httpcore")
+
+
 def setup_logging(*, json: bool, level: str = "INFO") -> None:
     """Configure structlog and the standard library's root logger; safe to call again
     (the handler is replaced, never duplicated)."""
@@ -178,9 +182,13 @@ def setup_logging(*, json: bool, level: str = "INFO") -> None:
     for name in _UVICORN_LOGGERS:
         # uvicorn installs its own handlers; send its records through ours instead.
         uvicorn_logger = logging.getLogger(name)
+        if not uvicorn_logger.propagate and not uvicorn_logger.handlers:
+            continue  # silenced on purpose (``--no-access-log``): leave it so
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
         uvicorn_logger.setLevel(logging.NOTSET)  # the root's level decides, as for the rest
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 def reset_logging() -> None:

@@ -26,7 +26,12 @@ from nomosx.observability.sentry import tag_scope
 from nomosx.pipeline.context import current_run_id
 from nomosx.pipeline.events import EventHandler, StageEvent
 from nomosx.pipeline.protocols import Analyst, Editor, Guard, Indexer, Ranker, Reader, Scout
-from nomosx.store.repositories import BriefRepository, LLMCallRepository, RunRepository
+from nomosx.store.repositories import (
+    BriefRepository,
+    LLMCallRepository,
+    RunRepository,
+    SourceRepository,
+)
 
 MAX_QUESTION_CHARS = 1_000
 
@@ -65,6 +70,7 @@ class BriefPipeline:
         briefs: BriefRepository,
         runs: RunRepository,
         ledger: LLMCallRepository | None = None,
+        library: SourceRepository | None = None,
     ) -> None:
         self.settings = settings
         self.scout = scout
@@ -77,6 +83,7 @@ class BriefPipeline:
         self.briefs = briefs
         self.runs = runs
         self.ledger = ledger
+        self.library = library  # where sources found remotely are kept for later runs
 
     async def run(
         self,
@@ -143,6 +150,12 @@ class BriefPipeline:
         async with tracker.stage("index") as counts:
             unique = await self.indexer.index(found.sources)
             counts.update(unique=len(unique), merged=len(found.sources) - len(unique))
+            if self.library is not None:
+                stored_already = {id(s) for s in found.from_library}
+                remote = [s for s in unique if id(s) not in stored_already]
+                if remote:
+                    stored = await self.library.upsert_many(remote)
+                    counts.update(stored=stored.inserted + stored.updated)
         async with tracker.stage("rank") as counts:
             ranked = await self.ranker.rank(question, unique, limit)
             counts.update(ranked=len(ranked))

@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nomosx.errors import NomosXError, PipelineError
 from nomosx.models import Source
-from nomosx.sources.base import SourceProvider
+from nomosx.sources.base import SearchFilters, SourceProvider
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class ScoutResult:
     sources: list[Source]
     found: dict[str, int] = field(default_factory=dict)  # provider -> sources returned
+    from_library: list[Source] = field(default_factory=list)  # already stored as they are
     failures: dict[str, str] = field(default_factory=dict)  # provider -> error message
 
 
 class ProviderScout:
-    def __init__(self, providers: Sequence[SourceProvider], *, limit: int) -> None:
+    def __init__(
+        self,
+        providers: Sequence[SourceProvider],
+        *,
+        limit: int,
+        filters: SearchFilters | None = None,
+    ) -> None:
         if not providers:
             raise PipelineError("no source provider is configured")
         self.providers = list(providers)
         self.limit = limit
+        self.filters = filters
 
     async def scout(self, question: str) -> ScoutResult:
         results: dict[str, list[Source]] = {}
@@ -31,9 +42,12 @@ class ProviderScout:
 
         async def ask(provider: SourceProvider) -> None:
             try:
-                results[provider.name] = await provider.search(question, self.limit)
+                results[provider.name] = await provider.search(question, self.limit, self.filters)
             except (NomosXError, OSError, TimeoutError) as exc:
                 failures[provider.name] = str(exc) or type(exc).__name__
+            except Exception as exc:  # a provider's bug fails that provider, not the run
+                log.exception("source provider %s crashed", provider.name)
+                failures[provider.name] = f"internal error: {type(exc).__name__}"
 
         async with asyncio.TaskGroup() as group:
             for provider in self.providers:
@@ -44,6 +58,7 @@ class ProviderScout:
         sources = [s for p in self.providers for s in results.get(p.name, [])]
         return ScoutResult(
             sources=sources,
+            from_library=results.get("library", []),
             found={name: len(found) for name, found in results.items()},
             failures=failures,
         )

@@ -134,6 +134,11 @@ class ProviderHttp:
 
         return await self._cached(path, params, "json", fetch)
 
+    async def probe(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """A real request that bypasses the cache (health checks): breaker, rate limit and
+        retries still apply."""
+        return await self._get(path, params)
+
     async def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         async def fetch() -> str:
             return await self._get(path, params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -91,16 +93,44 @@ class Database:
         except (DBAPIError, OSError) as exc:
             raise StoreError(self._describe(exc)) from exc
 
-    async def migrate(self) -> bool:
-        """Bring the schema to the latest revision; returns whether anything ran."""
+    async def migrate(self, *, wait: float = 30.0) -> bool:
+        """Bring the schema to the latest revision; returns whether this call ran it.
+
+        Several processes may start at once on one database: on PostgreSQL they queue on
+        an advisory lock (the DDL is transactional); elsewhere, a process whose migration
+        collides with another's waits up to ``wait`` seconds for the schema to reach head.
+        """
+        if await self.current_revision() == HEAD_REVISION:
+            return False
+        async with _MIGRATING:  # alembic keeps global state: one migration per process
+            return await self._migrate(wait)
+
+    async def _migrate(self, wait: float) -> bool:
         if await self.current_revision() == HEAD_REVISION:
             return False
         try:
             async with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+                    if await conn.run_sync(_revision) == HEAD_REVISION:
+                        return False  # another process migrated while we waited
                 await conn.run_sync(_upgrade_to_head)
         except SQLAlchemyError as exc:
+            if await self._reached_head(wait):
+                return False
             raise StoreError(self._describe(exc)) from exc
         return True
+
+    async def _reached_head(self, wait: float) -> bool:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                if await self.current_revision() == HEAD_REVISION:
+                    return True
+            except StoreError:
+                pass
+            await asyncio.sleep(0.2)
+        return False
 
     async def ping(self) -> None:
         try:
@@ -116,6 +146,16 @@ class Database:
 def _is_missing_table(exc: BaseException) -> bool:
     message = str(exc).lower()
     return "no such table" in message or "does not exist" in message
+
+
+_LOCK = 0x6E6F6D6F  # "nomo": the advisory lock key of NomosX migrations
+_MIGRATING = asyncio.Lock()
+
+
+def _revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def _upgrade_to_head(connection: Connection) -> None:
