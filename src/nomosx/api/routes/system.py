@@ -87,6 +87,31 @@ async def _llm(app: NomosX) -> dict[str, Any]:
     }
 
 
+SOURCES_HEALTH_TTL = 30.0  # remote provider checks are real requests: reuse them
+
+
+async def _sources(app: NomosX, state: Any, database: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "library": {"status": database["status"], "sources": database.get("sources")}
+    }
+    remote = {n: p for n, p in app.providers.items() if n != "library"}
+    if not remote:
+        return out
+    cached: tuple[float, dict[str, Any]] | None = getattr(state, "sources_health", None)
+    if cached is None or time.monotonic() - cached[0] > SOURCES_HEALTH_TTL:
+        checks = await asyncio.gather(*(p.health() for p in remote.values()))
+        result = {
+            c.provider: {
+                "status": c.status,
+                "latency": c.latency_ms,
+                **({"error": c.detail} if c.detail and c.status != "healthy" else {}),
+            }
+            for c in checks
+        }
+        state.sources_health = cached = (time.monotonic(), result)
+    return {**out, **cached[1]}
+
+
 async def _jobs(jobs: JobQueue) -> dict[str, int]:
     counts = await jobs.counts()
     return {"pending": counts.pending, "running": counts.running, "failed": counts.failed}
@@ -103,18 +128,21 @@ async def health(request: Request, app: AppDep, jobs: JobsDep) -> JSONResponse:
     database, cache, llm, job_counts = await asyncio.gather(
         _database(app), _cache(app, request.app.state), _llm(app), _jobs(jobs)
     )
+    sources = await _sources(app, request.app.state, database)
     services: dict[str, Any] = {
         "database": database,
         "cache": cache,
         "llm": llm,
-        "sourcesApis": {
-            "library": {"status": database["status"], "sources": database.get("sources")}
-        },
+        "sourcesApis": sources,
         "jobs": job_counts,
     }
     if database["status"] == "unhealthy":
         status = "unhealthy"
-    elif cache["status"] == "degraded" or any(p["status"] != "healthy" for p in llm.values()):
+    elif (
+        cache["status"] == "degraded"
+        or any(p["status"] != "healthy" for p in llm.values())
+        or any(p["status"] != "healthy" for n, p in sources.items() if n != "library")
+    ):
         status = "degraded"
     else:
         status = "healthy"
