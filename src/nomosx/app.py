@@ -35,7 +35,7 @@ from nomosx.pipeline.rank import RelevanceRanker
 from nomosx.pipeline.read import SentenceReader
 from nomosx.pipeline.scout import ProviderScout, ScoutResult
 from nomosx.search.library_index import LibraryIndex
-from nomosx.sources.base import SearchFilters, SourceProvider
+from nomosx.sources.base import SearchFilters, SourceEnricher, SourceProvider
 from nomosx.sources.dedupe import DedupeIndexer, deduplicate
 from nomosx.sources.library import LibraryProvider
 from nomosx.store.db import Database
@@ -93,13 +93,15 @@ class NomosX:
         self.library_provider = LibraryProvider(self.sources, self.index)
         self._http: httpx.AsyncClient | None = None
         self.providers: dict[str, SourceProvider] = {"library": self.library_provider}
+        self.enricher: SourceEnricher | None = None
         remote = [n for n in settings.pipeline.providers if n != "library"]
         if remote:
-            from nomosx.sources.factory import build_remote, shared_client
+            from nomosx.sources.factory import build_enricher, build_remote, shared_client
 
             self._http = shared_client(settings)
             for provider in build_remote(remote, settings, client=self._http, cache=self.cache):
                 self.providers[provider.name] = provider
+            self.enricher = build_enricher(settings, client=self._http, cache=self.cache)
         chosen = [self.providers[n] for n in settings.pipeline.providers]
         self.pipeline = BriefPipeline(
             settings=settings,
@@ -114,6 +116,7 @@ class NomosX:
             runs=self.runs,
             ledger=self.ledger,
             library=self.sources if settings.sources.upsert else None,
+            enricher=self.enricher,
         )
 
     @classmethod

@@ -146,6 +146,7 @@ class SourcesSettings(BaseModel):
     timeout: float = Field(15.0, gt=0, description="seconds per request")
     attempts: int = Field(3, ge=1, le=10)
     upsert: bool = Field(True, description="store sources found remotely in the library")
+    unpaywall: bool = Field(True, description="open-access links from Unpaywall (needs mailto)")
 
 
 DEFAULT_MODELS = {

@@ -95,3 +95,32 @@ async def test_the_pipeline_stores_what_remote_providers_found(tmp_path: Path) -
         assert any(s.source.key.startswith("doi:10.5555/carbon") for s in result.brief.sources)
     finally:
         await app.close()
+
+
+class _Enricher:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def enrich(self, sources: list[Source]) -> list[Source]:
+        self.seen.extend(s.key for s in sources)
+        return [s.model_copy(update={"open_access": True, "oa_status": "gold"}) for s in sources]
+
+
+async def test_remote_sources_are_enriched_before_they_are_stored(tmp_path: Path) -> None:
+    app = await NomosX.open(Settings(data_dir=tmp_path / "data"))
+    try:
+        await app.ensure_library()
+        remote = _Remote(
+            "openalex", [s.model_copy(update={"open_access": None}) for s in _papers()]
+        )
+        app.pipeline.scout.providers.append(remote)
+        enricher = _Enricher()
+        app.pipeline.enricher = enricher
+        result = await app.brief("Does a carbon tax reduce greenhouse gas emissions?", fresh=True)
+        index_stage = next(s for s in result.run.stages if s.name == "index")
+        assert index_stage.counts["enriched"] == 4
+        assert sorted(enricher.seen) == sorted(s.key for s in _papers())  # not library sources
+        stored = await app.sources.get("doi:10.5555/carbon0")
+        assert stored.oa_status == "gold"
+    finally:
+        await app.close()

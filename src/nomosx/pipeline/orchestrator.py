@@ -26,6 +26,7 @@ from nomosx.observability.sentry import tag_scope
 from nomosx.pipeline.context import current_run_id
 from nomosx.pipeline.events import EventHandler, StageEvent
 from nomosx.pipeline.protocols import Analyst, Editor, Guard, Indexer, Ranker, Reader, Scout
+from nomosx.sources.base import SourceEnricher
 from nomosx.store.repositories import (
     BriefRepository,
     LLMCallRepository,
@@ -71,6 +72,7 @@ class BriefPipeline:
         runs: RunRepository,
         ledger: LLMCallRepository | None = None,
         library: SourceRepository | None = None,
+        enricher: SourceEnricher | None = None,
     ) -> None:
         self.settings = settings
         self.scout = scout
@@ -84,6 +86,7 @@ class BriefPipeline:
         self.runs = runs
         self.ledger = ledger
         self.library = library  # where sources found remotely are kept for later runs
+        self.enricher = enricher  # open-access links for what remote providers found
 
     async def run(
         self,
@@ -150,8 +153,16 @@ class BriefPipeline:
         async with tracker.stage("index") as counts:
             unique = await self.indexer.index(found.sources)
             counts.update(unique=len(unique), merged=len(found.sources) - len(unique))
+            stored_already = {id(s) for s in found.from_library}
+            if self.enricher is not None:
+                fresh = [s for s in unique if id(s) not in stored_already and s.open_access is None]
+                if fresh:
+                    enriched = {s.key: s for s in await self.enricher.enrich(fresh)}
+                    unique = [enriched.get(s.key, s) if s in fresh else s for s in unique]
+                    counts.update(
+                        enriched=sum(1 for s in enriched.values() if s.open_access is not None)
+                    )
             if self.library is not None:
-                stored_already = {id(s) for s in found.from_library}
                 remote = [s for s in unique if id(s) not in stored_already]
                 if remote:
                     stored = await self.library.upsert_many(remote)

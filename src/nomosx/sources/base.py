@@ -49,3 +49,10 @@ class SourceProvider(Protocol):
     async def health(self) -> SourceHealth: ...
 
     async def aclose(self) -> None: ...
+
+
+class SourceEnricher(Protocol):
+    """Adds what a search result lacks (e.g. open-access links) without failing: a source
+    it cannot enrich comes back unchanged."""
+
+    async def enrich(self, sources: list[Source]) -> list[Source]: ...

@@ -9,7 +9,7 @@ import httpx
 from nomosx.cache.base import Cache
 from nomosx.config import Settings
 from nomosx.errors import ConfigError
-from nomosx.sources.base import SourceProvider
+from nomosx.sources.base import SourceEnricher, SourceProvider
 from nomosx.sources.http import USER_AGENT, HttpPolicy, ProviderHttp
 
 REMOTE = ("openalex", "crossref", "semanticscholar", "arxiv")
@@ -75,3 +75,16 @@ def _http(
         rate=rate, timeout=settings.sources.timeout, attempts=settings.sources.attempts
     )
     return ProviderHttp(name, base_url, policy=policy, client=client, cache=cache)
+
+
+def build_enricher(
+    settings: Settings, *, client: httpx.AsyncClient, cache: Cache | None
+) -> SourceEnricher | None:
+    """Unpaywall open-access links, when a contact email is configured (it requires one)."""
+    conf = settings.sources
+    if not conf.unpaywall or not conf.mailto:
+        return None
+    from nomosx.sources import unpaywall
+
+    http = _http("unpaywall", conf.unpaywall_url, unpaywall.RATE, settings, client, cache)
+    return unpaywall.UnpaywallEnricher(http, email=conf.mailto)
