@@ -26,6 +26,7 @@ from nomosx.observability.metrics import MeteredLedger, Metrics
 from nomosx.pipeline.analyse import ExtractiveAnalyst
 from nomosx.pipeline.edit import BriefEditor
 from nomosx.pipeline.events import EventHandler
+from nomosx.pipeline.expand import LLMQueryExpander
 from nomosx.pipeline.guard import CitationGuard
 from nomosx.pipeline.llm_analyse import FallbackAnalyst, LLMAnalyst
 from nomosx.pipeline.llm_read import LLMReader
@@ -105,7 +106,11 @@ class NomosX:
         chosen = [self.providers[n] for n in settings.pipeline.providers]
         self.pipeline = BriefPipeline(
             settings=settings,
-            scout=ProviderScout(chosen, limit=settings.pipeline.candidates),
+            scout=ProviderScout(
+                chosen,
+                limit=settings.pipeline.candidates,
+                expander=LLMQueryExpander(self.llm) if self.llm is not None else None,
+            ),
             indexer=DedupeIndexer(),
             ranker=RelevanceRanker(settings.pipeline, self.index),
             reader=reader,

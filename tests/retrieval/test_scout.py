@@ -45,3 +45,44 @@ async def test_all_providers_failing_is_an_error() -> None:
         await ProviderScout([_Broken()], limit=5).scout("q")
     with pytest.raises(PipelineError, match="no source provider"):
         ProviderScout([], limit=5)
+
+
+class _Recorder:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.queries: list[str] = []
+
+    async def search(self, query: str, limit: int, filters: object = None) -> list[Source]:
+        self.queries.append(query)
+        return [make_source(f"doi:10.1/{self.name}{len(self.queries)}")]
+
+
+async def test_remote_providers_search_the_expanded_queries() -> None:
+    from nomosx.errors import ProviderUnavailable
+    from nomosx.pipeline.expand import LLMQueryExpander
+    from nomosx.testing.models import Answer, Raise, ScriptedModel
+
+    model = ScriptedModel(
+        "openai",
+        "gpt-4o-mini",
+        [
+            Answer('{"queries": ["carbon pricing emissions", "  carbon   tax CO2 ", 7, "x", "y"]}'),
+            Raise(ProviderUnavailable("down")),
+        ],
+    )
+    library, remote = _Recorder("library"), _Recorder("openalex")
+    scout = ProviderScout([library, remote], limit=5, expander=LLMQueryExpander(model))  # type: ignore[list-item]
+    result = await scout.scout("Does a carbon tax reduce emissions?")
+    assert library.queries == ["Does a carbon tax reduce emissions?"]
+    assert remote.queries == [
+        "Does a carbon tax reduce emissions?",
+        "carbon pricing emissions",
+        "carbon tax CO2",
+        "x",
+    ]
+    assert result.found == {"library": 1, "openalex": 4}
+    assert model.requests[0].agent == "scout"
+    # the model failing: the question alone
+    remote.queries.clear()
+    await scout.scout("Another question?")
+    assert remote.queries == ["Another question?"]

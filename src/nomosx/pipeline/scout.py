@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from nomosx.errors import NomosXError, PipelineError
 from nomosx.models import Source
+from nomosx.pipeline.expand import QueryExpander
 from nomosx.sources.base import SearchFilters, SourceProvider
 
 log = logging.getLogger(__name__)
@@ -29,20 +30,30 @@ class ProviderScout:
         *,
         limit: int,
         filters: SearchFilters | None = None,
+        expander: QueryExpander | None = None,
     ) -> None:
         if not providers:
             raise PipelineError("no source provider is configured")
         self.providers = list(providers)
         self.limit = limit
         self.filters = filters
+        self.expander = expander  # more queries for remote providers (the library: one)
 
     async def scout(self, question: str) -> ScoutResult:
         results: dict[str, list[Source]] = {}
         failures: dict[str, str] = {}
 
+        queries = [question]
+        if self.expander is not None and any(p.name != "library" for p in self.providers):
+            queries = await self.expander.expand(question)
+
         async def ask(provider: SourceProvider) -> None:
             try:
-                results[provider.name] = await provider.search(question, self.limit, self.filters)
+                mine = [question] if provider.name == "library" else queries
+                found: list[Source] = []
+                for query in mine:
+                    found.extend(await provider.search(query, self.limit, self.filters))
+                results[provider.name] = found
             except (NomosXError, OSError, TimeoutError) as exc:
                 failures[provider.name] = str(exc) or type(exc).__name__
             except Exception as exc:  # a provider's bug fails that provider, not the run
