@@ -45,7 +45,11 @@ async def with_heartbeat(frames: AsyncIterator[bytes], interval: float) -> Async
     try:
         while True:
             try:
-                frame = await asyncio.wait_for(queue.get(), timeout=interval)
+                if queue.empty():
+                    async with asyncio.timeout(interval):  # no task per frame, unlike wait_for
+                        frame = await queue.get()
+                else:
+                    frame = queue.get_nowait()
             except TimeoutError:
                 if task.done() and queue.empty():
                     break
