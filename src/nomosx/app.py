@@ -34,7 +34,7 @@ from nomosx.pipeline.orchestrator import BriefPipeline, BriefResult, validate_qu
 from nomosx.pipeline.protocols import Analyst, Reader
 from nomosx.pipeline.rank import RelevanceRanker
 from nomosx.pipeline.read import SentenceReader
-from nomosx.pipeline.scout import ProviderScout, ScoutResult
+from nomosx.pipeline.scout import ProviderScout, ScoutResult, keep_finds
 from nomosx.search.library_index import LibraryIndex
 from nomosx.sources.base import SearchFilters, SourceEnricher, SourceProvider
 from nomosx.sources.dedupe import DedupeIndexer, deduplicate
@@ -178,12 +178,14 @@ class NomosX:
     def provider(self, name: str) -> SourceProvider:
         """A source provider by name, built on first use if settings did not list it."""
         if name not in self.providers:
-            from nomosx.sources.factory import build_remote, shared_client
+            from nomosx.sources.factory import build_enricher, build_remote, shared_client
 
             if self._http is None:
                 self._http = shared_client(self.settings)
             for built in build_remote([name], self.settings, client=self._http, cache=self.cache):
                 self.providers[built.name] = built
+            if self.enricher is None:
+                self.enricher = build_enricher(self.settings, client=self._http, cache=self.cache)
         return self.providers[name]
 
     async def scout(
@@ -193,11 +195,13 @@ class NomosX:
         found = await ProviderScout(
             [self.provider(n) for n in names], limit=limit, filters=filters
         ).scout(query)
-        unique = deduplicate(found.sources)
-        stored_already = {id(s) for s in found.from_library}
-        remote = [s for s in unique if id(s) not in stored_already]
-        if remote and self.settings.sources.upsert:
-            await self.sources.upsert_many(remote)
+        kept = await keep_finds(
+            found,
+            deduplicate(found.sources),
+            enricher=self.enricher,
+            library=self.sources if self.settings.sources.upsert else None,
+        )
+        unique = kept.sources
         return found, unique
 
     async def search(self, query: str, limit: int = 20) -> list[SearchHit]:

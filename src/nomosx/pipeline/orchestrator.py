@@ -26,6 +26,7 @@ from nomosx.observability.sentry import tag_scope
 from nomosx.pipeline.context import current_run_id
 from nomosx.pipeline.events import EventHandler, StageEvent
 from nomosx.pipeline.protocols import Analyst, Editor, Guard, Indexer, Ranker, Reader, Scout
+from nomosx.pipeline.scout import keep_finds
 from nomosx.sources.base import SourceEnricher
 from nomosx.store.repositories import (
     BriefRepository,
@@ -153,20 +154,12 @@ class BriefPipeline:
         async with tracker.stage("index") as counts:
             unique = await self.indexer.index(found.sources)
             counts.update(unique=len(unique), merged=len(found.sources) - len(unique))
-            stored_already = {id(s) for s in found.from_library}
-            if self.enricher is not None:
-                fresh = [s for s in unique if id(s) not in stored_already and s.open_access is None]
-                if fresh:
-                    enriched = {s.key: s for s in await self.enricher.enrich(fresh)}
-                    unique = [enriched.get(s.key, s) if s in fresh else s for s in unique]
-                    counts.update(
-                        enriched=sum(1 for s in enriched.values() if s.open_access is not None)
-                    )
-            if self.library is not None:
-                remote = [s for s in unique if id(s) not in stored_already]
-                if remote:
-                    stored = await self.library.upsert_many(remote)
-                    counts.update(stored=stored.inserted + stored.updated)
+            kept = await keep_finds(found, unique, enricher=self.enricher, library=self.library)
+            unique = kept.sources
+            if kept.enriched:
+                counts.update(enriched=kept.enriched)
+            if kept.stored:
+                counts.update(stored=kept.stored)
         async with tracker.stage("rank") as counts:
             ranked = await self.ranker.rank(question, unique, limit)
             counts.update(ranked=len(ranked))

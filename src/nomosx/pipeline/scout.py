@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from nomosx.errors import NomosXError, PipelineError
 from nomosx.models import Source
 from nomosx.pipeline.expand import QueryExpander
-from nomosx.sources.base import SearchFilters, SourceProvider
+from nomosx.sources.base import SearchFilters, SourceEnricher, SourceProvider
+from nomosx.store.repositories import SourceRepository
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +74,36 @@ class ProviderScout:
             found={name: len(found) for name, found in results.items()},
             failures=failures,
         )
+
+
+@dataclass(slots=True)
+class KeptFinds:
+    sources: list[Source]  # the unique sources, enriched where it could be done
+    enriched: int = 0
+    stored: int = 0
+
+
+async def keep_finds(
+    found: ScoutResult,
+    unique: list[Source],
+    *,
+    enricher: SourceEnricher | None,
+    library: SourceRepository | None,
+) -> KeptFinds:
+    """What remote providers found (not what the library returned as stored): enriched
+    with open-access links, then stored in the library for later, offline runs."""
+    stored_already = {id(s) for s in found.from_library}
+    kept = KeptFinds(sources=list(unique))
+    if enricher is not None:
+        fresh = [s for s in unique if id(s) not in stored_already and s.open_access is None]
+        if fresh:
+            fresh_ids = {id(s) for s in fresh}
+            enriched = {s.key: s for s in await enricher.enrich(fresh)}
+            kept.sources = [enriched.get(s.key, s) if id(s) in fresh_ids else s for s in unique]
+            kept.enriched = sum(1 for s in enriched.values() if s.open_access is not None)
+    if library is not None:
+        remote = [s for s in kept.sources if id(s) not in stored_already]
+        if remote:
+            result = await library.upsert_many(remote)
+            kept.stored = result.inserted + result.updated
+    return kept
