@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nomosx import __version__
-from nomosx.cli import brief, briefs, cache, library, llm, serve
+from nomosx.cli import brief, briefs, cache, evaluate, library, llm, serve
 
 app = typer.Typer(
     name="nomosx",
@@ -46,6 +46,7 @@ app.add_typer(library.sources_app, name="sources")
 app.add_typer(briefs.briefs_app, name="briefs")
 app.add_typer(llm.llm_app, name="llm")
 app.add_typer(cache.cache_app, name="cache")
+app.add_typer(evaluate.eval_app, name="eval")
 
 
 def run() -> None:

@@ -1,0 +1,1 @@
+"""Measuring retrieval on public benchmarks (BEIR format)."""
