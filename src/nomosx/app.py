@@ -21,6 +21,7 @@ from nomosx.ingest.formats import Format
 from nomosx.ingest.loader import IngestReport, ProgressCallback, ingest_file
 from nomosx.llm.base import ChatModel
 from nomosx.llm.ledger import CallLedger
+from nomosx.llm.types import ProviderHealth
 from nomosx.models import Brief, Source
 from nomosx.observability.metrics import MeteredLedger, Metrics
 from nomosx.pipeline.analyse import ExtractiveAnalyst
@@ -156,6 +157,18 @@ class NomosX:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def llm_health(self) -> list[ProviderHealth]:
+        """Each configured model provider's health (cached by the router); none: ``[]``."""
+        if self.llm is None:
+            return []
+        from nomosx.llm.cache import CachedModel
+        from nomosx.llm.router import Router
+
+        inner = self.llm.inner if isinstance(self.llm, CachedModel) else self.llm
+        if isinstance(inner, Router):
+            return await inner.provider_health()
+        return [await inner.health()]
 
     async def library_is_empty(self) -> bool:
         return await self.sources.count() == 0

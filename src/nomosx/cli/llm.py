@@ -110,15 +110,9 @@ def health() -> None:
 
 
 async def _health() -> list[ProviderHealth]:
-    from nomosx.llm.cache import CachedModel
-    from nomosx.llm.router import Router
-
     async with application(load_library=False) as app:
-        gateway = _gateway(app)
-        inner = gateway.inner if isinstance(gateway, CachedModel) else gateway
-        if isinstance(inner, Router):
-            return await inner.provider_health()
-        return [await inner.health()]
+        _gateway(app)  # a clear error when no model is configured
+        return await app.llm_health()
 
 
 @llm_app.command("costs")

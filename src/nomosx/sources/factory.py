@@ -39,7 +39,9 @@ def build_remote(
         elif name == "crossref":
             from nomosx.sources import crossref
 
-            http = _http(name, conf.crossref_url, crossref.RATE, settings, client, cache)
+            # the polite pool (with a contact email) allows more than the public one
+            rate = crossref.RATE if conf.mailto else crossref.PUBLIC_RATE
+            http = _http(name, conf.crossref_url, rate, settings, client, cache)
             providers.append(crossref.CrossrefProvider(http, mailto=conf.mailto))
         elif name == "semanticscholar":
             from nomosx.sources import semanticscholar

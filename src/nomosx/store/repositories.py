@@ -307,17 +307,6 @@ class RunRepository:
             ).first()
             return None if row is None else self._model(row)
 
-    async def count_by_status(self) -> dict[str, int]:
-        async with self.db.session() as session:
-            rows = (
-                await session.execute(
-                    select(PipelineRunRow.status, func.count(PipelineRunRow.id)).group_by(
-                        PipelineRunRow.status
-                    )
-                )
-            ).all()
-        return {str(status): int(n) for status, n in rows}
-
     @staticmethod
     def _model(row: PipelineRunRow) -> PipelineRun:
         return PipelineRun(

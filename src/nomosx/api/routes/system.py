@@ -68,13 +68,7 @@ async def _cache(app: NomosX, state: Any) -> dict[str, Any]:
 
 
 async def _llm(app: NomosX) -> dict[str, Any]:
-    if app.llm is None:
-        return {}
-    from nomosx.llm.cache import CachedModel
-    from nomosx.llm.router import Router
-
-    inner = app.llm.inner if isinstance(app.llm, CachedModel) else app.llm
-    checks = await inner.provider_health() if isinstance(inner, Router) else [await inner.health()]
+    checks = await app.llm_health()
     names = {"healthy": "healthy", "degraded": "degraded", "down": "unhealthy"}
     return {
         c.provider: {
