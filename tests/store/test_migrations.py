@@ -96,3 +96,40 @@ def test_processes_starting_together_all_migrate(database_url: str, tmp_path) ->
             import asyncio
 
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_existing_sources_get_the_current_revision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """0004 stamps the sources already stored with the library's revision."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("nomosx.store") / "migrations"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        conn.execute(
+            text(
+                "INSERT INTO sources (key, provider, provider_ids, title, title_norm, links,"
+                " topics, raw, content_hash, created_at, updated_at) VALUES (:key, 'x', '{}',"
+                " 't', 't', '[]', '[]', '{}', 'h', '2024-01-01', '2024-01-01')"
+            ),
+            [{"key": "a"}, {"key": "b"}],
+        )
+        conn.execute(text("UPDATE library_state SET revision = 5, sources = 2"))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        assert conn.execute(text("SELECT key, revision FROM sources ORDER BY key")).all() == [
+            ("a", 5),
+            ("b", 5),
+        ]
+        indexes = {i["name"]: i["column_names"] for i in inspect(conn).get_indexes("sources")}
+        assert indexes["ix_sources_revision"] == ["revision", "id"]
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+        assert "revision" not in {c["name"] for c in inspect(conn).get_columns("sources")}
+    engine.dispose()

@@ -106,3 +106,62 @@ async def test_authors_can_be_replaced_on_update(db: Database) -> None:
     assert result.updated == 1
     loaded = await repo.get("doi:10.1000/abc")
     assert [a.name for a in loaded.authors] == ["Grace Hopper", "Alan Turing", "Third"]
+
+
+async def _changed(repo: SourceRepository, since: int, batch: int = 2000) -> list:  # type: ignore[type-arg]
+    return [s for b in [b async for b in repo.changed_since(since, batch=batch)] for s in b]
+
+
+async def test_writes_stamp_their_rows_with_the_new_revision(db: Database) -> None:
+    repo = SourceRepository(db)
+    assert (await repo.state()).revision == 0
+    await repo.upsert_many([make_source(f"doi:10.1/{i}", title=f"T{i}") for i in range(3)])
+    first = await repo.state()
+    assert (first.revision, first.sources) == (1, 3)
+    await repo.upsert_many(
+        [make_source("doi:10.1/1", title="T1 revised"), make_source("doi:10.1/9", title="T9")]
+    )
+    second = await repo.state()
+    assert (second.revision, second.sources) == (2, 4)
+    assert await repo.revision() == "2"
+
+    changed = await _changed(repo, 0)
+    assert [(s.key, s.revision) for s in changed] == [
+        ("doi:10.1/0", 1),
+        ("doi:10.1/2", 1),
+        ("doi:10.1/1", 2),
+        ("doi:10.1/9", 2),
+    ]  # in revision order, each source once, at its last write
+    assert [s.key for s in await _changed(repo, 1)] == ["doi:10.1/1", "doi:10.1/9"]
+    assert await _changed(repo, 2) == []
+
+    await repo.upsert_many([make_source("doi:10.1/1", title="T1 revised")])  # unchanged
+    assert (await repo.state()).revision == 2
+    assert await _changed(repo, 2) == []
+
+
+async def test_changed_since_pages_in_order_and_gives_what_indexes_need(db: Database) -> None:
+    repo = SourceRepository(db)
+    for start in (0, 4):
+        await repo.upsert_many(
+            [
+                make_source(f"doi:10.1/{i}", title=f"T{i}", authors=[])
+                for i in range(start, start + 4)
+            ]
+        )
+    batches = [b async for b in repo.changed_since(0, batch=3)]
+    assert [len(b) for b in batches] == [3, 3, 2]
+    keys = [s.key for b in batches for s in b]
+    assert keys == [f"doi:10.1/{i}" for i in range(8)]
+    record = batches[0][0]
+    assert (record.title, record.year, record.provider, record.type, record.open_access) == (
+        "T0",
+        2019,
+        "openalex",
+        "article",
+        True,
+    )
+    assert record.abstract is not None
+    assert record.text == f"T0\n{record.abstract}"
+    with pytest.raises(AttributeError):
+        record.title = "x"  # type: ignore[misc]

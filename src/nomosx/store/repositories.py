@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nomosx.errors import NotFoundError, StoreError
@@ -56,12 +56,42 @@ class UpsertResult:
         return bool(self.inserted or self.updated)
 
 
+@dataclass(frozen=True, slots=True)
+class LibraryState:
+    revision: int  # bumped by every change to the library
+    sources: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceText:
+    """What indexes need of a source: its text and the fields searches filter on."""
+
+    key: str
+    title: str
+    abstract: str | None
+    year: int | None
+    provider: str
+    type: str | None
+    open_access: bool | None
+    revision: int  # the library revision that last wrote the source
+
+    @property
+    def text(self) -> str:
+        """Title and abstract, as the lexical index reads them."""
+        return f"{self.title}\n{self.abstract or ''}"
+
+
 class SourceRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def upsert_many(self, sources: Sequence[Source]) -> UpsertResult:
-        """Insert new sources, update changed ones, leave identical ones untouched."""
+        """Insert new sources, update changed ones, leave identical ones untouched.
+
+        Each batch that changes anything is one transaction: it bumps the library revision
+        and stamps the rows it writes with the new revision, so that ``changed_since`` of a
+        revision seen by a reader finds every row written up to it.
+        """
         unique: dict[str, Source] = {}
         for source in sources:
             unique[source.key] = source
@@ -70,17 +100,7 @@ class SourceRepository:
         for start in range(0, len(items), _KEY_BATCH):
             batch = items[start : start + _KEY_BATCH]
             async with self.db.session() as session:
-                changes = await self._upsert_batch(session, batch)
-                if changes.changed:
-                    await session.execute(
-                        update(LibraryStateRow)
-                        .where(LibraryStateRow.id == 1)
-                        .values(
-                            revision=LibraryStateRow.revision + 1,
-                            sources=LibraryStateRow.sources + changes.inserted,
-                        )
-                    )
-                result = result + changes
+                result = result + await self._upsert_batch(session, batch)
         return result
 
     async def _upsert_batch(self, session: AsyncSession, batch: Sequence[Source]) -> UpsertResult:
@@ -91,14 +111,31 @@ class SourceRepository:
                 await session.scalars(select(SourceRow).where(SourceRow.key.in_(keys)))
             ).all()
         }
-        inserted = updated = unchanged = 0
-        authors = _AuthorResolver(session)
+        changes: list[tuple[Source, str, SourceRow | None]] = []
         for source in batch:
             digest = content_hash(source)
             row = existing.get(source.key)
-            if row is not None and row.content_hash == digest:
-                unchanged += 1
-                continue
+            if row is None or row.content_hash != digest:
+                changes.append((source, digest, row))
+        unchanged = len(batch) - len(changes)
+        if not changes:
+            return UpsertResult(unchanged=unchanged)
+        inserted = sum(1 for _, _, row in changes if row is None)
+        # Bumping first takes the library_state row lock (PostgreSQL) or the write lock
+        # (SQLite) until commit: revisions commit in order, each with all of its rows.
+        revision = await session.scalar(
+            update(LibraryStateRow)
+            .where(LibraryStateRow.id == 1)
+            .values(
+                revision=LibraryStateRow.revision + 1,
+                sources=LibraryStateRow.sources + inserted,
+            )
+            .returning(LibraryStateRow.revision)
+        )
+        if revision is None:  # pragma: no cover - the migration creates the row
+            raise StoreError("the library_state row is missing: run the migrations")
+        authors = _AuthorResolver(session)
+        for source, digest, found in changes:
             authorships = [
                 AuthorshipRow(
                     position=i,
@@ -107,16 +144,14 @@ class SourceRepository:
                 )
                 for i, author in enumerate(source.authors)
             ]
-            if row is None:
-                row = SourceRow()
-                inserted += 1
-            else:
+            row = found if found is not None else SourceRow()
+            if found is not None:
                 row.updated_at = utcnow()
-                updated += 1
             apply_source(row, source, normalise_title(source.title), digest)
+            row.revision = revision
             row.authorships = authorships
             session.add(row)
-        return UpsertResult(inserted, updated, unchanged)
+        return UpsertResult(inserted, len(changes) - inserted, unchanged)
 
     async def get_many(self, keys: Sequence[str]) -> list[Source]:
         """Sources by key, in the order asked; unknown keys are skipped."""
@@ -146,9 +181,14 @@ class SourceRepository:
         return (await self._state()).sources
 
     async def revision(self) -> str:
-        """Changes whenever a source is added or updated: names an index build and keys
-        the brief cache. One primary-key read."""
+        """Changes whenever a source is added or updated: keys the brief cache. One
+        primary-key read."""
         return str((await self._state()).revision)
+
+    async def state(self) -> LibraryState:
+        """The library's revision and size, read together."""
+        state = await self._state()
+        return LibraryState(revision=state.revision, sources=state.sources)
 
     async def iter_texts(self, batch: int = 2000) -> AsyncIterator[list[tuple[str, str]]]:
         """(key, title + abstract) of every source, in id order, a batch at a time."""
@@ -167,6 +207,58 @@ class SourceRepository:
                 return
             last_id = rows[-1][0]
             yield [(key, f"{title}\n{abstract or ''}") for _, key, title, abstract in rows]
+
+    async def changed_since(
+        self, revision: int, batch: int = 2000
+    ) -> AsyncIterator[list[SourceText]]:
+        """The sources written after library revision ``revision``, in (revision, id)
+        order, a batch at a time (each batch its own short read).
+
+        Keeps going until nothing newer is left, so sources written meanwhile come too
+        (a source rewritten meanwhile may come twice: apply them in order). Every source
+        written up to the revision of the last batch has been yielded: revisions commit
+        in order (``upsert_many``).
+        """
+        columns = (
+            SourceRow.id,
+            SourceRow.key,
+            SourceRow.title,
+            SourceRow.abstract,
+            SourceRow.year,
+            SourceRow.provider,
+            SourceRow.type,
+            SourceRow.open_access,
+            SourceRow.revision,
+        )
+        after: tuple[int, int] | None = None
+        while True:
+            query = select(*columns)
+            if after is None:
+                query = query.where(SourceRow.revision > revision)
+            else:
+                query = query.where(tuple_(SourceRow.revision, SourceRow.id) > tuple_(*after))
+            async with self.db.session() as session:
+                rows = (
+                    await session.execute(
+                        query.order_by(SourceRow.revision, SourceRow.id).limit(batch)
+                    )
+                ).all()
+            if not rows:
+                return
+            after = (rows[-1].revision, rows[-1].id)
+            yield [
+                SourceText(
+                    key=r.key,
+                    title=r.title,
+                    abstract=r.abstract,
+                    year=r.year,
+                    provider=r.provider,
+                    type=r.type,
+                    open_access=r.open_access,
+                    revision=r.revision,
+                )
+                for r in rows
+            ]
 
 
 class _AuthorResolver:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -75,6 +76,8 @@ class SourceRow(Base):
     novelty_score: Mapped[float | None] = mapped_column(Float)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # the library revision that last inserted or changed this row (see library_state)
+    revision: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -177,4 +180,5 @@ class LLMCallRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
+Index("ix_sources_revision", SourceRow.revision, SourceRow.id)  # changed_since's order
 Index("ix_llm_calls_provider_model", LLMCallRow.provider, LLMCallRow.model)
