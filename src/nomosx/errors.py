@@ -3,6 +3,8 @@
     NomosXError
     ├── ConfigError            settings missing or unsafe; the message says what to set
     ├── StoreError             the database could not be reached or refused a write
+    │   └── VectorStoreError   the vector store (Qdrant) failed or holds other vectors
+    │       └── VectorStoreLocked  the local vector folder is held by another process
     ├── IngestError            an input file could not be read at all
     │   └── RecordError        one record of an input file is malformed (line number kept)
     ├── ProviderError          a remote dependency failed
@@ -39,6 +41,23 @@ class ConfigError(NomosXError):
 
 class StoreError(NomosXError):
     """The database failed."""
+
+
+class VectorStoreError(StoreError):
+    """The vector store failed: unreachable, refused a request, or its collection holds
+    vectors of another dimension."""
+
+
+class VectorStoreLocked(VectorStoreError):
+    """The local vector folder is held by another process (Qdrant local mode allows one)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the vector folder {path} is in use by another NomosX process (Qdrant local mode"
+            " lets one process open a folder); stop that process, or set QDRANT_URL so that"
+            " every process shares a Qdrant server"
+        )
+        self.path = path
 
 
 class IngestError(NomosXError):
@@ -175,4 +194,6 @@ __all__ = [
     "SourceError",
     "StoreError",
     "Timeout",
+    "VectorStoreError",
+    "VectorStoreLocked",
 ]

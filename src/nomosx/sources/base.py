@@ -11,21 +11,44 @@ from nomosx.models import Source
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
     """Optional narrowing of a search; a provider applies what its API supports and
-    ``matches`` is the same rule applied to any source afterwards."""
+    ``matches`` is the same rule applied to any source afterwards.
+
+    ``providers`` keeps sources found by those providers (``Source.provider``); remote
+    providers ignore it, the vector store and ``matches`` apply it."""
 
     year_from: int | None = None
     year_to: int | None = None
     open_access: bool | None = None
     types: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
 
     def matches(self, source: Source) -> bool:
-        if self.year_from is not None and (source.year is None or source.year < self.year_from):
+        return self.accepts(
+            year=source.year,
+            provider=source.provider,
+            type=source.type,
+            open_access=source.open_access,
+        )
+
+    def accepts(
+        self,
+        *,
+        year: int | None,
+        provider: str,
+        type: str | None,
+        open_access: bool | None,
+    ) -> bool:
+        """``matches`` on the fields alone: a missing year fails a year bound, an unknown
+        open-access status counts as closed, a missing type matches only ``""``."""
+        if self.year_from is not None and (year is None or year < self.year_from):
             return False
-        if self.year_to is not None and (source.year is None or source.year > self.year_to):
+        if self.year_to is not None and (year is None or year > self.year_to):
             return False
-        if self.open_access is not None and bool(source.open_access) != self.open_access:
+        if self.open_access is not None and bool(open_access) != self.open_access:
             return False
-        return not self.types or (source.type or "") in self.types
+        if self.providers and provider not in self.providers:
+            return False
+        return not self.types or (type or "") in self.types
 
 
 @dataclass(frozen=True, slots=True)
