@@ -76,6 +76,39 @@ class PipelineSettings(BaseModel):
     providers: list[str] = Field(default_factory=lambda: ["library"])
 
 
+class RetrievalSettings(BaseModel):
+    """How RANK finds and orders candidates; each stage can be switched off for measurement.
+
+    Lexical (BM25) and dense (embedding) retrieval are fused by reciprocal rank fusion or a
+    weighted sum of normalised scores; the reranker then reorders the top of the fusion.
+    """
+
+    lexical: bool = Field(True, description="BM25 retrieval and scoring")
+    dense: bool = Field(True, description="embedding retrieval and scoring")
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant")
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="weight of the dense side in both fusions"
+    )
+    candidates: int = Field(100, ge=10, le=5000, description="hits each retriever returns")
+    min_similarity: float = Field(
+        0.35, ge=-1.0, le=1.0, description="cosine at which a source is related without terms"
+    )
+    rerank: bool = Field(True, description="rerank the top of the fusion")
+    rerank_top: int = Field(20, ge=1, le=200, description="sources the reranker reorders")
+    rerank_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="weight of the reranker's order against the fusion's"
+    )
+    embedder: Literal["local", "openai", "none"] = Field(
+        "local", description="local: the MiniLM model shipped in a package"
+    )
+    embedding_model: str | None = Field(
+        None, description="for embedder=openai; default text-embedding-3-small"
+    )
+    embedding_dim: int | None = Field(None, ge=8, le=4096, description="openai: dimensions")
+    embedding_batch: int = Field(32, ge=1, le=2048)
+
+
 class CompatibleProvider(BaseModel):
     """An OpenAI-compatible server (Ollama, vLLM, llama.cpp): a base URL and maybe a key."""
 
@@ -171,6 +204,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, validation_alias=_alias("REDIS_URL", "NOMOSX_REDIS_URL"))
     qdrant_url: str | None = Field(None, validation_alias=_alias("QDRANT_URL", "NOMOSX_QDRANT_URL"))
+    qdrant_api_key: SecretStr | None = Field(
+        None, validation_alias=_alias("QDRANT_API_KEY", "NOMOSX_QDRANT_API_KEY")
+    )
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=_alias("OPENAI_API_KEY", "NOMOSX_OPENAI_API_KEY")
     )
@@ -187,6 +223,7 @@ class Settings(BaseSettings):
         True, description="load the bundled SciFact library into an empty store"
     )
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm_chain: str | None = Field(
         None,
         validation_alias=_alias("NOMOSX_LLM_CHAIN", "llm_chain"),
@@ -246,6 +283,11 @@ class Settings(BaseSettings):
                     "NOMOSX_ENV=production needs " + " and ".join(missing) + " to be set"
                 )
         self._check_chain()
+        if self.retrieval.embedder == "openai" and not self.openai_api_key:
+            raise ValueError(
+                "NOMOSX_RETRIEVAL__EMBEDDER=openai needs OPENAI_API_KEY to be set "
+                "(or use the offline embedder: NOMOSX_RETRIEVAL__EMBEDDER=local)"
+            )
         weights = (
             self.pipeline.relevance_weight
             + self.pipeline.quality_weight
@@ -327,6 +369,7 @@ class Settings(BaseSettings):
             "env": self.env,
             "database": self.resolved_database_url.split("://", 1)[0],
             "pipeline": self.pipeline.model_dump(),
+            "retrieval": self.retrieval.model_dump(),
             "llm_chain": [f"{p}:{m}" for p, m in self.model_chain],
         }
 

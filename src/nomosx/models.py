@@ -79,6 +79,8 @@ class ScoredSource(_Model):
     source: Source
     relevance: float  # relevance to the question, normalised to [0, 1]
     lexical: float  # raw lexical (BM25) score
+    dense: float | None = None  # cosine of question and source embeddings
+    rerank: float | None = None  # the reranker's score, for the sources it reordered
     quality: float
     novelty: float
     score: float

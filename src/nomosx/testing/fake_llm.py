@@ -25,9 +25,15 @@ google-genai uses by default, and ``v1beta``):
 ``POST /v1/messages``                                         Anthropic messages
 ``POST /v1/models/{model}:generateContent``                   Gemini
 ``POST /v1/models/{model}:streamGenerateContent?alt=sse``     Gemini, streamed
+``POST /v1/embeddings``                                       OpenAI embeddings (float
+                                                              or base64), deterministic
 ``GET /v1/models``, ``GET /v1/models/{id}``                   models of the vendor whose
                                                               SDK asks (by its headers)
 ===========================================================  =======================
+
+Embeddings are hashed bags of words (:func:`fake_embedding`): texts that share words get
+similar vectors, so retrieval over them behaves like retrieval. An embeddings request
+takes the next step too: ``Fail`` answers the error, any other step the vectors.
 
 Every completion request takes the next :data:`Step` of the script (``default`` when the
 script is empty); model listings always succeed. Each request is recorded in
@@ -42,7 +48,9 @@ as ``cache_read_input_tokens``, as its API does.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import http
 import itertools
 import json
@@ -67,13 +75,27 @@ __all__ = [
     "Reply",
     "Reset",
     "Step",
+    "fake_embedding",
     "unused_port",
 ]
 
 DEFAULT_TEXT = "Hello from the fake provider."
 
 Vendor = Literal["openai", "anthropic", "gemini"]
-Wire = Literal["openai", "anthropic", "gemini", "models"]
+Wire = Literal["openai", "anthropic", "gemini", "models", "embeddings"]
+FAKE_EMBEDDING_DIM = 64
+
+
+def fake_embedding(text: str, dim: int = FAKE_EMBEDDING_DIM) -> list[float]:
+    """A unit vector: each lower-cased word adds +-1 at two hashed positions."""
+    vector = [0.0] * dim
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        for part in (digest[:4], digest[4:]):
+            value = int.from_bytes(part, "little")
+            vector[value % dim] += 1.0 if value & (1 << 31) else -1.0
+    norm = sum(v * v for v in vector) ** 0.5
+    return [v / norm for v in vector] if norm else vector
 
 
 # -- the script --------------------------------------------------------------------------
@@ -778,6 +800,7 @@ _GEMINI_CALL = re.compile(
 )
 _MODELS = re.compile(r"(?:/(v1(?:alpha|beta)?))?/models(?:/(.+))?")
 _OPENAI_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_EMBEDDINGS_PATHS = frozenset({"/v1/embeddings", "/embeddings"})
 _ANTHROPIC_PATHS = frozenset({"/v1/messages", "/messages"})
 
 
@@ -906,7 +929,7 @@ class FakeLLMServer:
 
     @property
     def completion_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.wire != "models"]
+        return [r for r in self.requests if r.wire not in ("models", "embeddings")]
 
     @property
     def open_connections(self) -> int:
@@ -999,6 +1022,8 @@ class FakeLLMServer:
                 return await self._complete(conn, request, "openai", None, None)
             if path in _ANTHROPIC_PATHS:
                 return await self._complete(conn, request, "anthropic", None, None)
+            if path in _EMBEDDINGS_PATHS:
+                return await self._embeddings(conn, request)
             if match := _GEMINI_CALL.fullmatch(path):
                 model = match[2].removeprefix("models/")
                 stream = match[3] == "streamGenerateContent"
@@ -1026,6 +1051,56 @@ class FakeLLMServer:
         return await conn.send(
             _response_head(status, headers, keep_alive=request.keep_alive) + body
         )
+
+    async def _embeddings(self, conn: _Connection, request: _Request) -> bool:
+        wire = _FORMATS["openai"]
+        try:
+            body = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = None
+        model = body.get("model") if isinstance(body, dict) else None
+        record = RecordedRequest(
+            request.method,
+            request.path,
+            request.query,
+            request.headers,
+            body if isinstance(body, dict) else None,
+            "embeddings",
+            False,
+            model if isinstance(model, str) else None,
+        )
+        self.requests.append(record)
+        inputs = body.get("input") if isinstance(body, dict) else None
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(i, str) and i for i in inputs):
+            error = wire.error(400, "'input' must be a non-empty string or list of them", None)
+            record.completed = await self._send_json(conn, request, 400, error)
+            return request.keep_alive
+        assert isinstance(body, dict)
+        step = self._queue.popleft() if self._queue else self.default
+        record.step = step
+        if isinstance(step, Fail):
+            return await self._fail(conn, request, record, wire, step)
+        dim = body.get("dimensions")
+        dim = dim if isinstance(dim, int) and dim > 0 else FAKE_EMBEDDING_DIM
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(inputs):
+            vector = fake_embedding(text, dim)
+            embedding: Any = (
+                base64.b64encode(struct.pack(f"<{dim}f", *vector)).decode() if as_base64 else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(len(text.split()) for text in inputs)
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": record.model or "fake-embedding",
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        record.completed = await self._send_json(conn, request, 200, payload)
+        return request.keep_alive
 
     async def _list_models(
         self, conn: _Connection, request: _Request, version: str | None, model: str | None

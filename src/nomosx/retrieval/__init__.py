@@ -1,0 +1,1 @@
+"""Hybrid retrieval: lexical and dense hits fused, then reranked."""

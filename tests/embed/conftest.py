@@ -1,0 +1,3 @@
+from tests.cache.conftest import cache
+
+__all__ = ["cache"]
