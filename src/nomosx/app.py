@@ -6,6 +6,7 @@ this layer reads settings from the environment.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,7 @@ from nomosx.cache.base import Cache, Namespace
 from nomosx.cache.factory import build_cache
 from nomosx.cache.keys import make_key
 from nomosx.config import Settings
+from nomosx.embed.factory import build_embedder
 from nomosx.errors import NotFoundError
 from nomosx.ingest.formats import Format
 from nomosx.ingest.loader import IngestReport, ProgressCallback, ingest_file
@@ -36,6 +38,8 @@ from nomosx.pipeline.protocols import Analyst, Reader
 from nomosx.pipeline.rank import RelevanceRanker
 from nomosx.pipeline.read import SentenceReader
 from nomosx.pipeline.scout import ProviderScout, ScoutResult, keep_finds
+from nomosx.retrieval.dense_index import DenseLibraryIndex, KnownVectors
+from nomosx.retrieval.rerank import SentenceReranker
 from nomosx.search.library_index import LibraryIndex
 from nomosx.sources.base import SearchFilters, SourceEnricher, SourceProvider
 from nomosx.sources.dedupe import DedupeIndexer, deduplicate
@@ -51,6 +55,8 @@ from nomosx.store.repositories import (
 
 if TYPE_CHECKING:
     import httpx
+
+    from nomosx.vectors.base import VectorStore
 
 BUNDLED_LIBRARY = "scifact.jsonl.gz"
 
@@ -75,6 +81,20 @@ class NomosX:
         )
         self.ledger = LLMCallRepository(db)
         self.cache: Cache | None = build_cache(settings)
+        self.embedder = build_embedder(settings, self.cache)
+        self.dense: DenseLibraryIndex | None = None
+        if self.embedder is not None:
+            from nomosx.vectors.base import collection_name
+
+            scope = hashlib.sha256(settings.resolved_database_url.encode()).hexdigest()[:8]
+            self._collection = collection_name(self.embedder.model, self.embedder.dim)
+            self.dense = DenseLibraryIndex(
+                self.sources,
+                self.embedder,
+                self._open_vectors,
+                settings.index_dir / f"dense-{scope}-{self._collection}.json",
+            )
+            self._vector_dir = settings.data_dir / "vectors" / scope
         self.editor = BriefEditor()
         self.llm: ChatModel | None = None
         if settings.llm_configured:
@@ -92,7 +112,13 @@ class NomosX:
         if self.llm is not None:
             reader = LLMReader(self.llm, concurrency=settings.llm.read_concurrency)
             analyst = FallbackAnalyst(LLMAnalyst(self.llm), analyst)
-        self.library_provider = LibraryProvider(self.sources, self.index)
+        self.library_provider = LibraryProvider(
+            self.sources,
+            self.index,
+            dense=self.dense,
+            embedder=self.embedder,
+            retrieval=settings.retrieval,
+        )
         self._http: httpx.AsyncClient | None = None
         self.providers: dict[str, SourceProvider] = {"library": self.library_provider}
         self.enricher: SourceEnricher | None = None
@@ -113,7 +139,13 @@ class NomosX:
                 expander=LLMQueryExpander(self.llm) if self.llm is not None else None,
             ),
             indexer=DedupeIndexer(),
-            ranker=RelevanceRanker(settings.pipeline, self.index),
+            ranker=RelevanceRanker(
+                settings.pipeline,
+                self.index,
+                retrieval=settings.retrieval,
+                embedder=self.embedder,
+                reranker=SentenceReranker(self.embedder) if self.embedder is not None else None,
+            ),
             reader=reader,
             analyst=analyst,
             guard=CitationGuard(),
@@ -136,9 +168,23 @@ class NomosX:
             raise
         return cls(settings, db, metrics=metrics)
 
+    async def _open_vectors(self) -> VectorStore:
+        from nomosx.vectors.factory import open_vector_store
+
+        key = self.settings.qdrant_api_key
+        return await open_vector_store(
+            self.settings.qdrant_url,
+            key.get_secret_value() if key is not None else None,
+            self._vector_dir,
+            self._collection,
+        )
+
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        closer = getattr(getattr(self.embedder, "inner", self.embedder), "aclose", None)
+        if closer is not None:
+            await closer()
         if self._http is not None:
             await self._http.aclose()
         if self.llm is not None:
@@ -174,19 +220,51 @@ class NomosX:
         return await self.sources.count() == 0
 
     async def ensure_library(
-        self, on_progress: ProgressCallback | None = None
+        self,
+        on_progress: ProgressCallback | None = None,
+        *,
+        on_embed: ProgressCallback | None = None,
     ) -> IngestReport | None:
-        """Load the bundled library into an empty store (once); ``None`` if nothing to do."""
+        """Load the bundled library into an empty store (once), with its vectors when the
+        embedder is the one they were made with; ``None`` if nothing to do."""
         if not self.settings.bundled_library or not await self.library_is_empty():
             return None
         bundled = resources.files("nomosx.data") / BUNDLED_LIBRARY
         with resources.as_file(bundled) as path:
-            return await ingest_file(path, self.sources, on_progress=on_progress)
+            report = await ingest_file(path, self.sources, on_progress=on_progress)
+        await self.sync_vectors(known=self._bundled_vectors(), on_progress=on_embed)
+        return report
+
+    def _bundled_vectors(self) -> KnownVectors | None:
+        if self.embedder is None:
+            return None
+        from nomosx.retrieval.bundled import load_bundled_vectors
+
+        return load_bundled_vectors(self.embedder.model)
 
     async def ingest(
-        self, path: Path, *, fmt: Format | None = None, on_progress: ProgressCallback | None = None
+        self,
+        path: Path,
+        *,
+        fmt: Format | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_embed: ProgressCallback | None = None,
     ) -> IngestReport:
-        return await ingest_file(path, self.sources, fmt=fmt, on_progress=on_progress)
+        """Import a file; new and changed sources are indexed and embedded before this
+        returns, so they are searchable at once."""
+        report = await ingest_file(path, self.sources, fmt=fmt, on_progress=on_progress)
+        if report.inserted or report.updated:
+            await self.index.get()
+            await self.sync_vectors(on_progress=on_embed)
+        return report
+
+    async def sync_vectors(
+        self, *, known: KnownVectors | None = None, on_progress: ProgressCallback | None = None
+    ) -> int:
+        """Embed what the vector store lacks; the number of sources applied."""
+        if self.dense is None:
+            return 0
+        return await self.dense.sync(known=known, on_progress=on_progress)
 
     def provider(self, name: str) -> SourceProvider:
         """A source provider by name, built on first use if settings did not list it."""

@@ -86,13 +86,13 @@ class RetrievalSettings(BaseModel):
     lexical: bool = Field(True, description="BM25 retrieval and scoring")
     dense: bool = Field(True, description="embedding retrieval and scoring")
     fusion: Literal["rrf", "weighted"] = "rrf"
-    rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant")
+    rrf_k: int = Field(10, ge=1, description="reciprocal rank fusion constant")
     dense_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="weight of the dense side in both fusions"
+        0.4, ge=0.0, le=1.0, description="weight of the dense side in both fusions"
     )
     candidates: int = Field(100, ge=10, le=5000, description="hits each retriever returns")
     min_similarity: float = Field(
-        0.35, ge=-1.0, le=1.0, description="cosine at which a source is related without terms"
+        0.4, ge=-1.0, le=1.0, description="cosine at which a source is related without terms"
     )
     rerank: bool = Field(True, description="rerank the top of the fusion")
     rerank_top: int = Field(20, ge=1, le=200, description="sources the reranker reorders")

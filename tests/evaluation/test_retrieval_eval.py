@@ -13,7 +13,9 @@ import pytest
 from nomosx.errors import InputError
 from nomosx.evaluation.beir import load
 from nomosx.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k
-from nomosx.evaluation.retrieval import evaluate
+from nomosx.evaluation.retrieval import CONFIGS, evaluate
+from nomosx.testing.embedders import HashingEmbedder
+from nomosx.vectors.qdrant import QdrantVectorStore
 
 
 def test_metrics_by_hand() -> None:
@@ -61,7 +63,42 @@ async def test_evaluate_a_beir_benchmark(tmp_path: Path) -> None:
     assert 0.9 < bm25.ndcg_10 <= 1.0
     assert results["bm25+rank"].mrr_10 == 1.0
     with pytest.raises(ValueError, match="unknown configuration"):
+        await evaluate(bench, ["nope"])
+    with pytest.raises(ValueError, match="need an embedder and a vector store"):
         await evaluate(bench, ["dense"])
+
+
+async def test_every_configuration_end_to_end(tmp_path: Path) -> None:
+    _write_beir(tmp_path / "tiny")
+    bench = load(tmp_path / "tiny", "test")
+    store = await QdrantVectorStore.memory("eval-test")
+    embedder = HashingEmbedder(128)
+    stages: list[tuple[str, int, int]] = []
+    try:
+        results = {
+            r.config: r
+            for r in await evaluate(
+                bench,
+                CONFIGS,
+                embedder=embedder,
+                vector_store=store,
+                on_stage=lambda *a: stages.append(a),
+            )
+        }
+    finally:
+        await store.aclose()
+    assert set(results) == set(CONFIGS)
+    assert stages[-1] == ("embedding the corpus", 4, 4)
+    assert await_count(embedder) >= 4
+    for config in ("dense", "hybrid", "hybrid+rerank", "hybrid+rerank+rank"):
+        assert results[config].mrr_10 == 1.0, config
+        assert results[config].recall_100 == 1.0, config
+        assert results[config].build_s >= results["bm25"].build_s
+    assert all(r.rss_mb > 0 and r.p50_ms >= 0 for r in results.values())
+
+
+def await_count(embedder: HashingEmbedder) -> int:
+    return embedder.calls
 
 
 def test_missing_pieces_are_clear_errors(tmp_path: Path) -> None:
@@ -83,7 +120,8 @@ def test_the_cli_prints_the_table(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "nDCG@10" in result.stdout and "bm25+rank" in result.stdout
+    assert "nDCG@10" in result.stdout and "hybrid+rerank+rank" in result.stdout
+    assert "dense" in result.stdout
     assert "2 judged queries" in result.stderr
     bad = subprocess.run(
         [

@@ -70,28 +70,37 @@ async def application(*, load_library: bool = True) -> AsyncIterator[NomosX]:
 
 
 @contextmanager
-def file_progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar over the bytes of a file; yields the callback to advance it."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+def import_progress(
+    reading: str, embedding: str
+) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int], None]]]:
+    """One live display with two bars: the bytes of a file read, then the sources embedded.
+    Yields the two callbacks (done, total)."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn(f"[bold]{label}"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task(label, total=None)
+        read = progress.add_task(reading, total=None)
+        embed = progress.add_task(embedding, total=None, visible=False)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def on_read(done: int, total: int) -> None:
+            progress.update(read, completed=done, total=total)
 
-        yield advance
+        def on_embed(done: int, total: int) -> None:
+            progress.update(embed, completed=done, total=total, visible=True)
+
+        yield on_read, on_embed
 
 
 async def _load_bundled(app: NomosX) -> None:
-    with file_progress("loading the bundled library (SciFact, first run only)") as advance:
-        report = await app.ensure_library(on_progress=advance)
+    with import_progress(
+        "loading the bundled library (SciFact, first run only)", "indexing its vectors"
+    ) as (advance, embed):
+        report = await app.ensure_library(on_progress=advance, on_embed=embed)
     if report is not None:
         err.print(f"[green]✓[/] bundled library loaded: {report.inserted:,} sources")

@@ -13,8 +13,8 @@ from nomosx.cli.common import (
     err,
     escape_markup,
     fail,
-    file_progress,
     handle_errors,
+    import_progress,
     out,
     run_async,
 )
@@ -70,8 +70,11 @@ def ingest(
 
 async def _ingest(file: Path, fmt: Format | None) -> IngestReport:
     async with application() as app:
-        with file_progress(f"importing {file.name}") as advance:
-            return await app.ingest(file, fmt=fmt, on_progress=advance)
+        with import_progress(f"importing {file.name}", "embedding new sources") as (
+            advance,
+            embed,
+        ):
+            return await app.ingest(file, fmt=fmt, on_progress=advance, on_embed=embed)
 
 
 @sources_app.command("search")

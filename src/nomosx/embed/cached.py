@@ -40,6 +40,13 @@ class CachedEmbedder:
             view = self._views[kind] = EmbeddingCache(self.cache, f"{self.model}#{kind}")
         return view
 
+    async def remember(
+        self, texts: Sequence[str], vectors: Vectors, *, kind: EmbeddingKind = "document"
+    ) -> None:
+        """Store vectors computed elsewhere (e.g. shipped with the bundled library)."""
+        if texts:
+            await self._view(kind).set_many(texts, list(vectors))
+
     async def embed(self, texts: Sequence[str], *, kind: EmbeddingKind = "document") -> Vectors:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:

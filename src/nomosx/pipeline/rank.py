@@ -13,8 +13,9 @@ pass; they can never bring an unrelated source in.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol
 
 from nomosx.config import PipelineSettings, RetrievalSettings
@@ -33,10 +34,15 @@ class StatisticsSource(Protocol):
 
 
 def bm25(
-    query: Sequence[str], doc: Sequence[str], stats: TermStatistics
+    query: Sequence[str],
+    doc: Sequence[str],
+    stats: TermStatistics,
+    tf: Mapping[str, int] | None = None,
 ) -> tuple[float, list[str]]:
-    """BM25 of one document, and the query terms it matched."""
-    tf = Counter(doc)
+    """BM25 of one document, and the query terms it matched (``tf``: its term counts,
+    when already known)."""
+    if tf is None:
+        tf = Counter(doc)
     norm = K1 * (1 - B + B * len(doc) / (stats.avgdl or 1.0))
     score = 0.0
     matched = []
@@ -46,6 +52,14 @@ def bm25(
             matched.append(term)
             score += stats.idf(term) * freq * (K1 + 1) / (freq + norm)
     return score, matched
+
+
+@lru_cache(maxsize=20_000)
+def _doc_terms(text: str) -> tuple[tuple[str, ...], Mapping[str, int]]:
+    """A candidate's terms and their counts; the same sources come back question after
+    question, so they are kept (bounded)."""
+    doc = tuple(terms(text))
+    return doc, Counter(doc)
 
 
 def embedding_text(source: Source) -> str:
@@ -161,14 +175,15 @@ class RelevanceRanker:
         return related
 
     async def _score_lexical(self, query: list[str], candidates: list[_Candidate]) -> None:
-        docs = [terms(c.source.text) for c in candidates]
+        parsed = [_doc_terms(c.source.text) for c in candidates]
+        docs = [doc for doc, _ in parsed]
         stats: TermStatistics = (
             await self.statistics.get() if self.statistics is not None else LocalStatistics(docs)
         )
         weights = {t: stats.idf(t) for t in query}
         mass = sum(weights.values()) or 1.0
-        for cand, doc in zip(candidates, docs, strict=True):
-            cand.lexical, cand.matched = bm25(query, doc, stats)
+        for cand, (doc, tf) in zip(candidates, parsed, strict=True):
+            cand.lexical, cand.matched = bm25(query, doc, stats, tf)
             cand.coverage = sum(weights[t] for t in cand.matched) / mass
         minimum = self.settings.min_term_coverage
         passing = [c.lexical for c in candidates if c.lexical > 0 and c.coverage >= minimum]

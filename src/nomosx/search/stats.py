@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 
@@ -19,7 +19,7 @@ class TermStatistics(Protocol):
 class LocalStatistics:
     """Statistics of a small set of documents, for when no library index exists."""
 
-    def __init__(self, documents: Iterable[list[str]]) -> None:
+    def __init__(self, documents: Iterable[Sequence[str]]) -> None:
         docs = list(documents)
         self._n = len(docs)
         self._df: Counter[str] = Counter()

@@ -43,19 +43,36 @@ def stem(word: str) -> str:
 def words(text: str) -> list[str]:
     """Lower-cased word tokens, hyphenated compounds split into their parts."""
     out: list[str] = []
-    for match in _WORD.finditer(text.lower()):
-        token = match.group(0)
+    for token in _WORD.findall(text.lower()):
         if "-" in token:
             out.extend(part for part in token.split("-") if part)
-        else:
+        elif "'" in token:
             out.append(token.replace("'", ""))
+        else:
+            out.append(token)
     return out
+
+
+_STOP_KEEPING_NEGATIONS = STOPWORDS - NEGATIONS
+_MAX_CACHED_WORDS = 500_000
+# word -> its term, or "" for a stop word; one table per stop list
+_TERM_OF: tuple[dict[str, str], dict[str, str]] = ({}, {})
 
 
 def terms(text: str, *, keep_negations: bool = False) -> list[str]:
     """Content terms of ``text``: stop words dropped, Snowball-stemmed, in order."""
-    stop = STOPWORDS - NEGATIONS if keep_negations else STOPWORDS
-    return [stem(w) for w in words(text) if w not in stop]
+    table = _TERM_OF[keep_negations]
+    stop = _STOP_KEEPING_NEGATIONS if keep_negations else STOPWORDS
+    out: list[str] = []
+    for word in words(text):
+        term = table.get(word)
+        if term is None:
+            if len(table) >= _MAX_CACHED_WORDS:
+                table.clear()
+            term = table[word] = "" if word in stop else stem(word)
+        if term:
+            out.append(term)
+    return out
 
 
 def term_set(text: str) -> frozenset[str]:
