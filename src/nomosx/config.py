@@ -94,7 +94,9 @@ class RetrievalSettings(BaseModel):
     min_similarity: float = Field(
         0.4, ge=-1.0, le=1.0, description="cosine at which a source is related without terms"
     )
-    rerank: bool = Field(True, description="rerank the top of the fusion")
+    rerank: bool = Field(
+        False, description="rerank the top of the fusion (sentence level; slow when cold)"
+    )
     rerank_top: int = Field(20, ge=1, le=200, description="sources the reranker reorders")
     rerank_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="weight of the reranker's order against the fusion's"

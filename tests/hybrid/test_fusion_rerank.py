@@ -94,7 +94,7 @@ async def test_switching_dense_off_is_lexical_only() -> None:
 
 async def test_reranker_reorders_only_the_top() -> None:
     embedder = HashingEmbedder(256)
-    retrieval = RetrievalSettings(rerank_top=2, rerank_weight=1.0, min_similarity=-1.0)
+    retrieval = RetrievalSettings(rerank=True, rerank_top=2, rerank_weight=1.0, min_similarity=-1.0)
     ranker = RelevanceRanker(
         PipelineSettings(),
         retrieval=retrieval,
