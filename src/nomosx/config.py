@@ -99,7 +99,7 @@ class RetrievalSettings(BaseModel):
     )
     rerank_top: int = Field(20, ge=1, le=200, description="sources the reranker reorders")
     rerank_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="weight of the reranker's order against the fusion's"
+        0.3, ge=0.0, le=1.0, description="weight of the reranker's order against the fusion's"
     )
     embedder: Literal["local", "openai", "none"] = Field(
         "local", description="local: the MiniLM model shipped in a package"

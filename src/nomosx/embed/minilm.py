@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -323,6 +324,7 @@ class _Rounds:
         self._probe = threading.Lock()
         self._controller: Any = None
         self._probed = False
+        self._modules_seen = 0
 
     def parallel(self) -> bool:
         """Whether BLAS can be held to one thread, so that batches may run side by side."""
@@ -343,8 +345,19 @@ class _Rounds:
             if self._controller is None:
                 yield
             else:
+                self._refresh()
                 with self._controller.limit(limits=1, user_api="blas"):
                     yield
+
+    def _refresh(self) -> None:
+        """Scan the loaded BLAS libraries again once modules were imported since the last
+        scan (faiss or torch bring their own), so that every one is held to one thread."""
+        modules = len(sys.modules)
+        if modules != self._modules_seen:
+            from threadpoolctl import ThreadpoolController
+
+            self._controller = ThreadpoolController()
+            self._modules_seen = modules
 
 
 _ROUNDS = _Rounds()
