@@ -175,8 +175,9 @@ class NomosX:
         return await open_vector_store(
             self.settings.qdrant_url,
             key.get_secret_value() if key is not None else None,
-            self._vector_dir,
+            self._vector_dir / self.settings.retrieval.vector_store,
             self._collection,
+            backend=self.settings.retrieval.vector_store,
         )
 
     async def close(self) -> None:

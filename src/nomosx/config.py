@@ -109,6 +109,11 @@ class RetrievalSettings(BaseModel):
     )
     embedding_dim: int | None = Field(None, ge=8, le=4096, description="openai: dimensions")
     embedding_batch: int = Field(32, ge=1, le=2048)
+    vector_store: Literal["qdrant", "faiss"] = Field(
+        "qdrant",
+        description="qdrant: a server (QDRANT_URL) or local mode; faiss: a local IVF index "
+        "for large libraries without a server",
+    )
 
 
 class CompatibleProvider(BaseModel):

@@ -53,9 +53,9 @@ class VectorStoreLocked(VectorStoreError):
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            f"the vector folder {path} is in use by another NomosX process (Qdrant local mode"
-            " lets one process open a folder); stop that process, or set QDRANT_URL so that"
-            " every process shares a Qdrant server"
+            f"the vector folder {path} is in use by another NomosX process (a local vector"
+            " store lets one process open a folder); stop that process, or set QDRANT_URL so"
+            " that every process shares a Qdrant server"
         )
         self.path = path
 

@@ -37,11 +37,15 @@ def _write(path: Path, docs: list[dict[str, object]]) -> Path:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("vector_store", ["qdrant", "faiss"])
 async def test_ingest_embeds_new_sources_searchable_by_meaning(
-    tmp_path: Path, database_url: str, db: object
+    tmp_path: Path, database_url: str, db: object, vector_store: str
 ) -> None:
     settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, bundled_library=False
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        bundled_library=False,
+        retrieval={"vector_store": vector_store},
     )
     app = await NomosX.open(settings)
     try:

@@ -6,6 +6,10 @@
                   test's event loop: what a server does with a filter, on the local engine
 ``server``        the Qdrant server at ``QDRANT_URL`` (with ``QDRANT_API_KEY``), only when
                   it is set; each test uses a collection of its own and deletes it
+``faiss-local``   faiss in a folder (``FaissVectorStore.open``), exact at these sizes
+``faiss-memory``  faiss in memory
+``faiss-ivf``     faiss in memory with ``train_at=200``: an IVF index from 200 points,
+                  searched with ``nprobe`` = every list, so as exact as the others
 
 ``QDRANT_URL`` is read when this module is imported: the autouse fixture of
 ``tests/conftest.py`` removes it from each test's environment.
@@ -27,11 +31,21 @@ from qdrant_client import AsyncQdrantClient
 from nomosx.errors import VectorStoreError, VectorStoreLocked
 from nomosx.sources.base import SearchFilters
 from nomosx.vectors import QdrantVectorStore, VectorPoint
+from nomosx.vectors.faiss import FaissVectorStore
 from tests.vectors.points import DIM, expected, keys, make_points, query_vector, unit
 
 SERVER_URL = os.environ.get("QDRANT_URL")
 SERVER_KEY = os.environ.get("QDRANT_API_KEY")
-BACKENDS = ["local", "memory", "memory-native", *(["server"] if SERVER_URL else [])]
+BACKENDS = [
+    "local",
+    "memory",
+    "memory-native",
+    *(["server"] if SERVER_URL else []),
+    "faiss-local",
+    "faiss-memory",
+    "faiss-ivf",
+]
+Store = QdrantVectorStore | FaissVectorStore
 
 
 @dataclass
@@ -40,7 +54,13 @@ class Backend:
     folder: Path
     collection: str
 
-    async def open(self) -> QdrantVectorStore:
+    async def open(self) -> Store:
+        if self.kind == "faiss-local":
+            return await FaissVectorStore.open(self.folder, self.collection)
+        if self.kind == "faiss-memory":
+            return FaissVectorStore.memory(self.collection)
+        if self.kind == "faiss-ivf":
+            return FaissVectorStore.memory(self.collection, train_at=200, nprobe=1 << 20)
         if self.kind == "local":
             return await QdrantVectorStore.local(self.folder, self.collection)
         if self.kind == "memory":
@@ -58,30 +78,34 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 
 @pytest.fixture
-async def store(backend: Backend) -> AsyncIterator[QdrantVectorStore]:
+async def store(backend: Backend) -> AsyncIterator[Store]:
     opened = await backend.open()
     try:
         yield opened
     finally:
-        if backend.kind == "server" and not opened._closed:
+        if (
+            isinstance(opened, QdrantVectorStore)
+            and backend.kind == "server"
+            and not opened._closed
+        ):
             await opened._client.delete_collection(backend.collection)
         await opened.aclose()
 
 
 async def test_ensure_is_idempotent_and_refuses_another_dimension(
-    store: QdrantVectorStore,
+    store: Store,
 ) -> None:
     await store.ensure(DIM)
     await store.ensure(DIM)
     assert await store.count() == 0
     with pytest.raises(VectorStoreError, match=f"holds {DIM}-dimensional vectors.*makes 32"):
         await store.ensure(32)
-    if store.name == "qdrant":
+    if isinstance(store, QdrantVectorStore) and store.name == "qdrant":
         info = await store._client.get_collection(store.collection)
         assert {"year", "provider", "type", "open_access"} <= set(info.payload_schema)
 
 
-async def test_upsert_then_search_nearest_first(store: QdrantVectorStore) -> None:
+async def test_upsert_then_search_nearest_first(store: Store) -> None:
     points = make_points(240)
     await store.ensure(DIM)
     await store.upsert(points)
@@ -97,7 +121,7 @@ async def test_upsert_then_search_nearest_first(store: QdrantVectorStore) -> Non
         assert keys(await store.search(q, 7)) == expected(points, q, 7)
 
 
-async def test_scores_are_cosines_of_unnormalised_vectors(store: QdrantVectorStore) -> None:
+async def test_scores_are_cosines_of_unnormalised_vectors(store: Store) -> None:
     await store.ensure(DIM)
     rng = np.random.default_rng(3)
     raw = (rng.standard_normal((20, DIM)) * 5).astype(np.float32)
@@ -112,7 +136,7 @@ async def test_scores_are_cosines_of_unnormalised_vectors(store: QdrantVectorSto
     }
 
 
-async def test_reupsert_replaces_by_key(store: QdrantVectorStore) -> None:
+async def test_reupsert_replaces_by_key(store: Store) -> None:
     points = make_points(50)
     await store.ensure(DIM)
     await store.upsert(points)
@@ -137,7 +161,7 @@ async def test_reupsert_replaces_by_key(store: QdrantVectorStore) -> None:
     assert points[3].key in keys(only_2001)
 
 
-async def test_delete(store: QdrantVectorStore) -> None:
+async def test_delete(store: Store) -> None:
     points = make_points(60)
     await store.ensure(DIM)
     await store.upsert(points)
@@ -175,7 +199,7 @@ FILTERS = [
 
 
 @pytest.mark.parametrize("filters", FILTERS, ids=repr)
-async def test_filters(store: QdrantVectorStore, filters: SearchFilters) -> None:
+async def test_filters(store: Store, filters: SearchFilters) -> None:
     points = make_points(600)  # local mode: common filters over-fetch, rare ones do not
     await store.ensure(DIM)
     await store.upsert(points)
@@ -193,7 +217,7 @@ async def test_filters(store: QdrantVectorStore, filters: SearchFilters) -> None
     assert sorted(keys(everything)) == sorted(expected(points, query_vector(0), 1000, filters))
 
 
-async def test_k_larger_than_count_and_k_zero(store: QdrantVectorStore) -> None:
+async def test_k_larger_than_count_and_k_zero(store: Store) -> None:
     points = make_points(12)
     await store.ensure(DIM)
     await store.upsert(points)
@@ -204,7 +228,7 @@ async def test_k_larger_than_count_and_k_zero(store: QdrantVectorStore) -> None:
     assert await store.search(q, 0) == []
 
 
-async def test_empty_collection(store: QdrantVectorStore) -> None:
+async def test_empty_collection(store: Store) -> None:
     await store.ensure(DIM)
     q = query_vector(1)
     assert await store.search(q, 10) == []
@@ -228,7 +252,7 @@ async def test_upsert_in_batches(backend: Backend) -> None:
             calls += 1
             await upsert_batch(*args)  # type: ignore[arg-type]
 
-        store._upsert_batch = counted  # type: ignore[method-assign]
+        store._upsert_batch = counted  # type: ignore[method-assign,assignment]
         await store.upsert(points)
         assert calls == 3
         assert await store.count() == 130
@@ -237,12 +261,12 @@ async def test_upsert_in_batches(backend: Backend) -> None:
         revisions = await store.revisions([p.key for p in points])
         assert len(revisions) == 10
     finally:
-        if backend.kind == "server":
+        if isinstance(store, QdrantVectorStore) and backend.kind == "server":
             await store._client.delete_collection(backend.collection)
         await store.aclose()
 
 
-async def test_bad_vectors_are_refused(store: QdrantVectorStore) -> None:
+async def test_bad_vectors_are_refused(store: Store) -> None:
     await store.ensure(DIM)
     good = make_points(1)[0]
     short = VectorPoint("short", np.ones(DIM - 1, dtype=np.float32), None, "library", None, None)
@@ -259,14 +283,14 @@ async def test_bad_vectors_are_refused(store: QdrantVectorStore) -> None:
     assert await store.count() == 0
 
 
-async def test_calls_before_ensure_fail_clearly(store: QdrantVectorStore) -> None:
+async def test_calls_before_ensure_fail_clearly(store: Store) -> None:
     with pytest.raises(VectorStoreError, match=store.collection):
         await store.search(query_vector(0), 3)
     with pytest.raises(VectorStoreError, match="count"):
         await store.count()
 
 
-async def test_concurrent_calls(store: QdrantVectorStore) -> None:
+async def test_concurrent_calls(store: Store) -> None:
     points = make_points(200)
     await store.ensure(DIM)
     await asyncio.gather(*(store.upsert(points[i : i + 20]) for i in range(0, 200, 20)))
@@ -275,7 +299,7 @@ async def test_concurrent_calls(store: QdrantVectorStore) -> None:
     assert [keys(r) for r in results] == [expected(points, q, 5) for q in queries]
 
 
-async def test_health(store: QdrantVectorStore) -> None:
+async def test_health(store: Store) -> None:
     missing = await store.health()
     assert missing.status == "degraded"
     assert "not created" in (missing.detail or "")
@@ -291,7 +315,7 @@ async def test_health(store: QdrantVectorStore) -> None:
 async def test_closed_store(backend: Backend) -> None:
     store = await backend.open()
     await store.ensure(DIM)
-    if backend.kind == "server":
+    if isinstance(store, QdrantVectorStore) and backend.kind == "server":
         await store._client.delete_collection(backend.collection)
     await store.aclose()
     await store.aclose()

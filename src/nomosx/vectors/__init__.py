@@ -1,4 +1,5 @@
-"""Dense vectors of sources: the ``VectorStore`` interface and its Qdrant implementation."""
+"""Dense vectors of sources: the ``VectorStore`` interface, on Qdrant or on faiss
+(``nomosx.vectors.faiss``, imported on demand)."""
 
 from nomosx.vectors.base import VectorFilter, VectorHit, VectorPoint, VectorStore, collection_name
 from nomosx.vectors.factory import open_vector_store
