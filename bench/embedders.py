@@ -21,7 +21,8 @@ onnxruntime and tokenizers): the export is done there first, into a temporary fo
 the packaged safetensors weights; nothing is downloaded.
 
 Figures per option: seconds from the start of the child to a loaded model (imports
-included; the interpreter's own start excluded); the first query's time (cold); the p50 and
+included; the interpreter's own start excluded; after one untimed load that warms the file
+cache); the first query's time (cold); the p50 and
 p95 latency of one short claim (SciFact train claims, ``--latency-queries`` of them, each
 alone); documents per second on the first ``--docs`` SciFact abstracts (title + abstract,
 batches of 32); seconds for the whole corpus; peak RSS of the child (``wait4``); the cosine
@@ -136,19 +137,21 @@ class ORTRunner(Runner):
         return out
 
 
+def load_runner(option: str, folder: str, onnx_path: str) -> Runner:
+    if option == "st":
+        return STRunner(folder)
+    if option == "numpy":
+        return NumpyRunner(folder)
+    return ORTRunner(folder, onnx_path)
+
+
 def child_run(option: str, folder: str, workload_path: str, out: str, onnx_path: str) -> None:
     """Load, answer one cold query, then run the parent's commands (one a line on stdin),
     each answered by one JSON line on stdout."""
     start = time.perf_counter()
     import numpy as np
 
-    runner: Runner
-    if option == "st":
-        runner = STRunner(folder)
-    elif option == "numpy":
-        runner = NumpyRunner(folder)
-    else:
-        runner = ORTRunner(folder, onnx_path)
+    runner = load_runner(option, folder, onnx_path)
     load_s = time.perf_counter() - start
     workload = json.loads(Path(workload_path).read_text(encoding="utf-8"))
     claims: list[str] = workload["latency"]
@@ -390,11 +393,20 @@ def measure(
     out: Path,
 ) -> None:
     workload_path = out / "workload.json"
+
+    def python(option: str) -> str:
+        return args.bench_python if option.startswith("ort") else sys.executable
+
+    # loaded once untimed, to warm the file cache (as a CLI run after another would find it)
+    for option in options:
+        onnx_path = str(out / ONNX_FILES.get(option, "none"))
+        argv = [python(option), __file__, "warm", option, folder, onnx_path]
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
     # started one at a time, so that each loads on a machine otherwise idle
     for option in options:
-        python = args.bench_python if option.startswith("ort") else sys.executable
         onnx_path = str(out / ONNX_FILES.get(option, "none"))
-        argv = [python, __file__, "run", option, folder, str(workload_path), str(out), onnx_path]
+        argv = [python(option), __file__, "run", option, folder]
+        argv += [str(workload_path), str(out), onnx_path]
         children[option] = Child(argv, env, args.timeout)
         results[option] = children[option].read()
         results[option].update(latencies=[], docs_per_s=[])
@@ -487,6 +499,8 @@ def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         child_run(*sys.argv[2:7])
+    elif len(sys.argv) > 1 and sys.argv[1] == "warm":
+        load_runner(*sys.argv[2:5])
     elif len(sys.argv) > 1 and sys.argv[1] == "export":
         child_export(*sys.argv[2:4])
     else:

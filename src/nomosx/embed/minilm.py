@@ -83,6 +83,7 @@ _INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
 _HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
 _GELU_ROWS = 64  # rows of the (tokens, 1536) activation per step: the scratch stays in L2
+_FFN_ROWS = 1024  # tokens per block of the feed-forward (a 6 MB activation)
 
 
 def _horner(z2: F32, coefficients: tuple[np.float32, ...], out: F32) -> F32:
@@ -198,13 +199,19 @@ class _Model:
             value = text[:, 2 * hidden :].reshape(n, heads, head_dim).transpose(1, 0, 2)
             mixed = _attention(query, key_t, value)  # (heads, n, head_dim); query pre-scaled
             context[start:end].reshape(n, heads, head_dim)[...] = mixed.transpose(1, 0, 2)
+        del qkv  # the arrays of a layer are dropped as soon as done with: peak memory
         attended = context @ layer.attention_weight
+        del context
         attended += layer.attention_bias
         attended += h
         h = _layer_norm(attended, *layer.attention_norm, self.eps)
-        up = h @ layer.up_weight
-        up += layer.up_bias
-        down = gelu_(up) @ layer.down_weight
+        del attended
+        # the feed-forward in blocks of rows: its (rows, 1536) activation stays small
+        down = np.empty_like(h)
+        for start in range(0, h.shape[0], _FFN_ROWS):
+            up = h[start : start + _FFN_ROWS] @ layer.up_weight
+            up += layer.up_bias
+            np.matmul(gelu_(up), layer.down_weight, out=down[start : start + _FFN_ROWS])
         down += layer.down_bias
         down += h
         return _layer_norm(down, *layer.output_norm, self.eps)
