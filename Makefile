@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 QUESTION ?= Does vitamin D supplementation reduce the risk of fractures?
 PYTEST_WORKERS ?= auto
 
-.PHONY: help install demo test lint format typecheck bench bench-llm clean services
+.PHONY: help install demo test lint format typecheck bench bench-llm clean services browser
 
 help:
 	@echo "make demo       set up, then write an offline brief on the bundled library"
@@ -41,7 +41,11 @@ format: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
-test: lint services
+# Debian's Chromium for the browser tests (tests/web): Playwright never downloads one
+browser:
+	bash scripts/ensure-browser.sh
+
+test: lint services browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov --cov-report=term --cov-fail-under=90
 
 bench: $(STAMP)

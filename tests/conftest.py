@@ -33,7 +33,17 @@ _ENV_VARS = (
     "GEMINI_API_KEY",
     "SENTRY_DSN",
 )
-TABLES = ("source_authors", "authors", "sources", "llm_calls", "briefs", "pipeline_runs")
+TABLES = (
+    "source_authors",
+    "authors",
+    "sources",
+    "llm_calls",
+    "briefs",
+    "pipeline_runs",
+    "api_keys",
+    "users",
+    "dead_letters",
+)
 
 
 @pytest.fixture(autouse=True)

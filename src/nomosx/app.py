@@ -46,12 +46,15 @@ from nomosx.sources.dedupe import DedupeIndexer, deduplicate
 from nomosx.sources.library import LibraryProvider
 from nomosx.store.db import Database
 from nomosx.store.repositories import (
+    EVERYONE,
     BriefRepository,
     BriefSummary,
     LLMCallRepository,
+    Owner,
     RunRepository,
     SourceRepository,
 )
+from nomosx.store.users import UserRepository
 
 if TYPE_CHECKING:
     import httpx
@@ -76,6 +79,7 @@ class NomosX:
         self.sources = SourceRepository(db)
         self.briefs = BriefRepository(db)
         self.runs = RunRepository(db)
+        self.users = UserRepository(db)
         self.index = LibraryIndex(
             self.sources, settings.index_dir, namespace=settings.resolved_database_url
         )
@@ -137,6 +141,7 @@ class NomosX:
                 chosen,
                 limit=settings.pipeline.candidates,
                 expander=LLMQueryExpander(self.llm) if self.llm is not None else None,
+                query_concurrency=settings.pipeline.query_concurrency,
             ),
             indexer=DedupeIndexer(),
             ranker=RelevanceRanker(
@@ -306,10 +311,13 @@ class NomosX:
             if h.key in found
         ]
 
-    def brief_key(self, question: str, sources: int | None, revision: str) -> str:
-        """Same question, same settings, same library state: the same brief."""
+    def brief_key(
+        self, question: str, sources: int | None, revision: str, owner_id: str | None = None
+    ) -> str:
+        """Same question, same settings, same library state, same owner: the same brief."""
         return make_key(
             {
+                "owner": owner_id,
                 "question": validate_question(question).casefold(),
                 "sources": sources or self.settings.pipeline.sources,
                 "settings": self.settings.public_dict(),
@@ -325,11 +333,12 @@ class NomosX:
         on_event: EventHandler | None = None,
         fresh: bool = False,
         brief_id: str | None = None,
+        owner_id: str | None = None,
     ) -> BriefResult:
-        """Write a brief, or return the stored one for the same question and state
+        """Write a brief, or return the stored one for the same question, state and owner
         (``fresh=True`` always writes a new one, under ``brief_id`` if given)."""
         revision = await self.sources.revision()
-        key = self.brief_key(question, sources, revision)
+        key = self.brief_key(question, sources, revision, owner_id)
         if self.cache is not None and not fresh:
             hit = await self._cached_brief(key)
             if hit is not None:
@@ -340,17 +349,20 @@ class NomosX:
             on_event=on_event,
             library_revision=revision,
             brief_id=brief_id,
+            owner_id=owner_id,
         )
         if self.cache is not None:
             await self.cache.set(Namespace.BRIEF, key, result.brief.id.encode())
         return result
 
-    async def cached_brief(self, question: str, sources: int | None) -> BriefResult | None:
-        """The stored brief for this question and state, if the brief cache has one."""
+    async def cached_brief(
+        self, question: str, sources: int | None, owner_id: str | None = None
+    ) -> BriefResult | None:
+        """The stored brief for this question, state and owner, if the cache has one."""
         if self.cache is None:
             return None
         return await self._cached_brief(
-            self.brief_key(question, sources, await self.sources.revision())
+            self.brief_key(question, sources, await self.sources.revision(), owner_id)
         )
 
     async def _cached_brief(self, key: str) -> BriefResult | None:
@@ -368,8 +380,10 @@ class NomosX:
             brief=brief, markdown=self.editor.render(brief, "md"), run=run, cached=True
         )
 
-    async def get_brief(self, brief_id: str) -> Brief:
-        return await self.briefs.get(brief_id)
+    async def get_brief(self, brief_id: str, *, owner: Owner = EVERYONE) -> Brief:
+        return await self.briefs.get(brief_id, owner=owner)
 
-    async def list_briefs(self, *, limit: int = 20, offset: int = 0) -> list[BriefSummary]:
-        return await self.briefs.list(limit=limit, offset=offset)
+    async def list_briefs(
+        self, *, limit: int = 20, offset: int = 0, owner: Owner = EVERYONE
+    ) -> list[BriefSummary]:
+        return await self.briefs.list(limit=limit, offset=offset, owner=owner)

@@ -74,6 +74,13 @@ class PipelineSettings(BaseModel):
     max_per_year: int = Field(4, ge=1, description="diversity: sources of one year at most")
     max_per_venue: int = Field(4, ge=1, description="diversity: sources of one venue at most")
     providers: list[str] = Field(default_factory=lambda: ["library"])
+    query_concurrency: int = Field(
+        4,
+        ge=1,
+        le=16,
+        description="searches one remote provider runs at once (the question and its "
+        "expanded queries); its rate limiter still spaces the requests",
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -189,6 +196,64 @@ class SourcesSettings(BaseModel):
     unpaywall: bool = Field(True, description="open-access links from Unpaywall (needs mailto)")
 
 
+class AuthSettings(BaseModel):
+    """Who may call the API. Every ``/api/*`` route but health needs an API key
+    (``nomosx users create NAME``), unless single-user mode is switched on for local use."""
+
+    single_user: bool = Field(
+        False,
+        description="no API keys: every request acts as one local admin; refused unless the "
+        "server listens on loopback only, and requests from other addresses get 403",
+    )
+    cookie_secure: bool = Field(
+        False, description="mark the web app's key cookie Secure (set it behind HTTPS)"
+    )
+
+
+class LimitsSettings(BaseModel):
+    """Per-user limits (defaults; each user can have their own: ``nomosx users limits``).
+    Counted in Redis when ``REDIS_URL`` is set (shared by every API process), else in
+    memory."""
+
+    enabled: bool = True
+    requests_per_minute: int = Field(120, ge=1, description="API requests per user per minute")
+    concurrent_streams: int = Field(
+        4, ge=1, description="open SSE streams per user (chat streams and brief events)"
+    )
+    daily_budget_usd: float | None = Field(
+        5.0, ge=0, description="LLM spend per user per UTC day; unset: no budget"
+    )
+    stream_lease_seconds: float = Field(
+        120.0, gt=1, description="a stream slot of a process that died frees itself after this"
+    )
+
+
+class JobsSettings(BaseModel):
+    """Brief jobs: in the API process, or on ``nomosx worker`` processes through Redis."""
+
+    backend: Literal["auto", "inprocess", "redis"] = Field(
+        "auto", description="auto: redis (nomosx worker processes) when REDIS_URL is set"
+    )
+    queue: str = Field("nomosx:briefs", min_length=1, max_length=100)
+    concurrency: int = Field(2, ge=1, le=64, description="briefs at once per process")
+    job_timeout: float = Field(
+        900.0,
+        gt=0,
+        description="seconds a brief may run; a dead worker's job is taken again by "
+        "another worker after min(job_timeout, 30) + 5 seconds (its lease)",
+    )
+    max_tries: int = Field(3, ge=1, le=20, description="attempts before the dead-letter record")
+    retry_delay: float = Field(5.0, ge=0, description="seconds before the 2nd try, doubling")
+    api_worker: bool = Field(
+        False,
+        description="redis backend: the API process runs jobs too (one machine, no separate "
+        "nomosx worker); off: only nomosx worker processes run them",
+    )
+    retain_events: float = Field(
+        24 * 3600.0, gt=0, description="seconds a finished job's events stay readable"
+    )
+
+
 DEFAULT_MODELS = {
     "openai": "gpt-4o-mini",
     "anthropic": "claude-3-5-haiku-latest",
@@ -239,6 +304,9 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     log_json: bool | None = Field(
         None, description="JSON log lines on stderr; default: on when NOMOSX_ENV=production"
     )
@@ -290,6 +358,8 @@ class Settings(BaseSettings):
                     "NOMOSX_ENV=production needs " + " and ".join(missing) + " to be set"
                 )
         self._check_chain()
+        if self.jobs.backend == "redis" and not self.redis_url:
+            raise ValueError("NOMOSX_JOBS__BACKEND=redis needs REDIS_URL to be set")
         if self.retrieval.embedder == "openai" and not self.openai_api_key:
             raise ValueError(
                 "NOMOSX_RETRIEVAL__EMBEDDER=openai needs OPENAI_API_KEY to be set "
@@ -334,6 +404,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'nomosx.db'}"
+
+    @property
+    def jobs_backend(self) -> Literal["inprocess", "redis"]:
+        """Where brief jobs run: workers take them from Redis."""
+        if self.jobs.backend == "auto":
+            return "redis" if self.redis_url else "inprocess"
+        return self.jobs.backend
 
     @property
     def index_dir(self) -> Path:

@@ -22,7 +22,12 @@
     │   ├── NoSourcesError     nothing in the library relates to the question
     │   └── GuardError         the brief failed its citation check and could not be repaired
     ├── InputError             the caller's input is invalid (empty question, bad option)
-    └── NotFoundError          an id that names nothing
+    ├── NotFoundError          an id that names nothing (or a brief of another user)
+    └── AccessError            the caller may not do this (now)
+        ├── Unauthenticated    no API key, or one that is unknown or revoked (401)
+        ├── Forbidden          the key is valid but lacks the role (403)
+        ├── QuotaExceeded      too many requests or streams; ``retry_after`` seconds (429)
+        └── BudgetExceeded     the user's daily LLM budget is spent (402)
 
 Errors of the libraries underneath are converted to these at the boundary, so callers
 (CLI, API) only ever handle ``NomosXError``.
@@ -173,12 +178,48 @@ class NotFoundError(NomosXError):
     """An identifier that names nothing."""
 
 
+class AccessError(NomosXError):
+    """The caller may not do this, or not now."""
+
+
+class Unauthenticated(AccessError):
+    """No API key was sent, or the key is unknown, revoked or of a disabled user."""
+
+
+class Forbidden(AccessError):
+    """The key is valid but its user lacks the role the route needs."""
+
+
+class QuotaExceeded(AccessError):
+    """A per-user limit is reached: requests per minute or concurrent streams."""
+
+    def __init__(
+        self, message: str, *, retry_after: float, limit: int, remaining: int = 0, reset: float
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until a request would be admitted
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset  # seconds until the window is whole again
+
+
+class BudgetExceeded(AccessError):
+    """The user's daily LLM spend reached their budget; ``retry_after``: until midnight UTC."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 __all__ = [
+    "AccessError",
     "AllProvidersFailed",
     "AuthenticationFailed",
     "BadRequest",
+    "BudgetExceeded",
     "CacheError",
     "ConfigError",
+    "Forbidden",
     "GuardError",
     "IngestError",
     "InputError",
@@ -189,11 +230,13 @@ __all__ = [
     "PipelineError",
     "ProviderError",
     "ProviderUnavailable",
+    "QuotaExceeded",
     "RateLimited",
     "RecordError",
     "SourceError",
     "StoreError",
     "Timeout",
+    "Unauthenticated",
     "VectorStoreError",
     "VectorStoreLocked",
 ]

@@ -269,6 +269,7 @@ class LLMCall(_Model):
     outcome: str = "ok"  # ok, cache_hit, or the error class (rate_limited, timeout, ...)
     error: str | None = None
     run_id: str | None = None
+    user_id: str | None = None  # who the call was made for (budgets)
 
 
 class PipelineRun(_Model):
@@ -279,6 +280,7 @@ class PipelineRun(_Model):
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None
     brief_id: str | None = None
+    owner_id: str | None = None  # the user who asked (None: the CLI)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 

@@ -130,8 +130,9 @@ def chat_settings(
     chain: str | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Settings for a test server: its own data dir, no bundled library, no cache, and the
-    OpenAI provider (and any OpenAI-compatible ones) at fake loopback servers."""
+    """Settings for a test server: its own data dir, no bundled library, no cache, no API
+    keys (single-user mode), and the OpenAI provider (and any OpenAI-compatible ones) at
+    fake loopback servers."""
     llm: dict[str, Any] = {"attempts": 1, "cache_entries": 0, "timeout": 10.0}
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -140,6 +141,8 @@ def chat_settings(
         "redis_url": None,
         "bundled_library": False,
         "cache": {"enabled": False},
+        # single-user mode (loopback): these tests are about the API, not about keys
+        "auth": {"single_user": True},
     }
     if openai is not None:
         llm["openai_base_url"] = openai.openai_base_url

@@ -45,7 +45,8 @@ async def _client(app: FastAPI) -> httpx.AsyncClient:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(
-        Settings(data_dir=tmp_path / "data", bundled_library=False), load_library=False
+        Settings(data_dir=tmp_path / "data", bundled_library=False, auth={"single_user": True}),
+        load_library=False,
     )
     async with app.router.lifespan_context(app):
         await app.state.nomosx.sources.upsert_many(_library())
@@ -177,6 +178,7 @@ async def test_chat_through_the_gateway(tmp_path: Path) -> None:
             openai_api_key="sk-api-test",
             llm_chain="openai:gpt-4o-mini",
             llm={"openai_base_url": fake.openai_base_url, "attempts": 1},
+            auth={"single_user": True},
         )
         app = create_app(settings, load_library=False)
         async with app.router.lifespan_context(app), await _client(app) as client:
@@ -222,6 +224,15 @@ async def test_chat_through_the_gateway(tmp_path: Path) -> None:
             assert 'route="/api/chat"' in metrics
             health = (await client.get("/api/system/health")).json()
             assert health["services"]["llm"]["openai"]["status"] == "healthy"
+            assert health["services"]["jobs"] == {
+                "status": "healthy",
+                "pending": 0,
+                "running": 0,
+                "failed": 0,
+                "cancelled": 0,
+                "oldestPendingSeconds": 0.0,
+                "workers": 1,  # in-process: this API process runs the jobs
+            }
 
 
 async def test_health_states(tmp_path: Path, postgres_url: str) -> None:
@@ -235,6 +246,7 @@ async def test_health_states(tmp_path: Path, postgres_url: str) -> None:
         database_url=database,
         redis_url="redis://127.0.0.1:1/0",  # nothing listens there
         cache={"op_timeout": 0.05},
+        auth={"single_user": True},
     )
     app = create_app(settings, load_library=False)
     try:
@@ -246,7 +258,8 @@ async def test_health_states(tmp_path: Path, postgres_url: str) -> None:
             assert body["services"]["database"]["status"] == "healthy"
             assert body["services"]["cache"]["status"] == "degraded"
             assert body["services"]["cache"]["backend"] == "redis"
-            assert set(body["services"]["jobs"]) == {"pending", "running", "failed"}
+            jobs = body["services"]["jobs"]  # REDIS_URL is set: the queue is on that Redis
+            assert jobs["status"] == "unhealthy" and "the job queue at redis:" in jobs["error"]
             assert body["version"] and body["responseTime"] >= 0
             assert (await client.get("/readyz")).status_code == 200  # no bundled library asked
 

@@ -83,10 +83,14 @@ async def test_remote_sources_are_merged_stored_and_found_offline_later(tmp_path
 
 
 async def test_the_pipeline_stores_what_remote_providers_found(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", pipeline={"providers": ["library"]})
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        pipeline={"providers": ["library"], "query_concurrency": 2},
+    )
     app = await NomosX.open(settings)
     try:
         await app.ensure_library()
+        assert app.pipeline.scout.query_concurrency == 2  # the setting reaches SCOUT
         remote = _Remote("openalex", _papers())
         app.pipeline.scout.providers.append(remote)
         result = await app.brief("Does a carbon tax reduce greenhouse gas emissions?", fresh=True)

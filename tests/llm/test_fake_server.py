@@ -25,6 +25,7 @@ from nomosx.testing.fake_llm import (
     FakeLLMServer,
     Hang,
     Malformed,
+    RecordedRequest,
     Reply,
     Reset,
     unused_port,
@@ -561,6 +562,23 @@ async def test_default_step_and_fifo_order(server: FakeLLMServer, http: httpx2.A
     r = await http.post("/v1/chat/completions", json={})
     assert r.json()["choices"][0]["message"]["content"] == "fallback"
     assert r.headers["x-request-id"].startswith("req_chatcmpl-fake")
+
+
+async def test_responder_answers_what_the_script_does_not(
+    server: FakeLLMServer, http: httpx2.AsyncClient
+) -> None:
+    def echo(request: RecordedRequest) -> Reply:
+        assert request.body is not None
+        return Reply(f"echo {request.body['messages'][0]['content']}")
+
+    server.responder = echo
+    server.script(Reply("scripted"))
+    texts = []
+    for word in ("one", "two"):
+        r = await http.post("/chat/completions", json={"messages": [{"content": word}]})
+        texts.append(r.json()["choices"][0]["message"]["content"])
+    assert texts == ["scripted", "echo two"]  # the script first, then the responder
+    assert server.requests[-1].step == Reply("echo two")
 
 
 async def test_openai_stream_without_usage(http: httpx2.AsyncClient) -> None:

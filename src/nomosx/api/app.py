@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sentry_sdk
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nomosx import __version__
 from nomosx.api import errors
-from nomosx.api.routes import briefs, chat, system
+from nomosx.api.auth import current_user
+from nomosx.api.routes import admin, briefs, chat, exports, system, users
+from nomosx.api.schemas import Problem
 from nomosx.app import NomosX
 from nomosx.config import Settings
-from nomosx.errors import InputError, NoSourcesError
-from nomosx.jobs.base import BriefJobRequest
-from nomosx.jobs.inprocess import InProcessJobQueue, Runner
+from nomosx.jobs.factory import build_job_queue
+from nomosx.jobs.runner import make_runner
 from nomosx.observability.context import bind, new_request_id
 from nomosx.observability.metrics import Metrics
-from nomosx.observability.sentry import job_scope, tag_scope
-from nomosx.pipeline.events import StageEvent
+from nomosx.observability.sentry import tag_scope
+from nomosx.quota.service import Quota
+from nomosx.store.dead_letters import DeadLetterRepository
+from nomosx.web import routes as web
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # anything else is replaced: no log injection
@@ -34,35 +38,14 @@ its source as `[SRC-n]`. Briefs run as background jobs (`POST /api/briefs`, then
 always `{"error": {"code", "message"}}`."""
 
 
-def _job_runner(app: NomosX, metrics: Metrics) -> Runner:
-    async def run(
-        request: BriefJobRequest, on_event: Callable[[StageEvent], Awaitable[None]]
-    ) -> str:
-        async def observe(event: StageEvent) -> None:
-            if event.status == "end" and event.duration_ms is not None:
-                metrics.observe_stage(event.stage, event.duration_ms)
-            await on_event(event)
-
-        with (
-            bind(brief_id=request.brief_id),
-            job_scope(question=request.question, agent="pipeline", sources=request.sources),
-        ):
-            try:
-                result = await app.brief(
-                    request.question,
-                    sources=request.sources,
-                    on_event=observe,
-                    fresh=True,
-                    brief_id=request.brief_id,
-                )
-            except (InputError, NoSourcesError):
-                raise  # the question's fault, not the service's: not reported
-            except Exception:
-                sentry_sdk.capture_exception()
-                raise
-        return result.brief.id
-
-    return run
+SIGNED_IN: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no API key, or an unknown or revoked one"},
+    403: {
+        "model": Problem,
+        "description": "the key lacks the role (or a remote caller in single-user mode)",
+    },
+    429: {"model": Problem, "description": "too many requests or open streams (Retry-After)"},
+}
 
 
 def create_app(settings: Settings, *, load_library: bool = True) -> FastAPI:
@@ -71,18 +54,26 @@ def create_app(settings: Settings, *, load_library: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         nomosx = await NomosX.open(settings, metrics=metrics)
+        quota = Quota.build(settings.limits, settings.redis_url, nomosx.ledger)
         try:
             if load_library:
                 await nomosx.ensure_library()
-            jobs = InProcessJobQueue(_job_runner(nomosx, metrics))
+            jobs = build_job_queue(
+                settings,
+                make_runner(nomosx, metrics),
+                run_jobs=settings.jobs.api_worker,
+                dead_letters=DeadLetterRepository(nomosx.db),
+            )
             await jobs.start()
             api.state.nomosx = nomosx
             api.state.jobs = jobs
+            api.state.quota = quota
             try:
                 yield
             finally:
                 await jobs.stop()
         finally:
+            await quota.aclose()
             await nomosx.close()
 
     api = FastAPI(
@@ -92,10 +83,19 @@ def create_app(settings: Settings, *, load_library: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.metrics = metrics
+    api.state.single_user = settings.auth.single_user
     errors.install(api)
-    api.include_router(chat.router)
-    api.include_router(briefs.router)
+    # every route of these routers needs a user
+    signed_in: dict[str, Any] = {"dependencies": [Depends(current_user)], "responses": SIGNED_IN}
+    api.include_router(chat.router, **signed_in)
+    api.include_router(briefs.router, **signed_in)
+    api.include_router(users.router, **signed_in)
+    api.include_router(admin.router, **signed_in)
+    api.include_router(exports.router, **signed_in)
     api.include_router(system.router)
+    # the web app: HTML pages (not in the OpenAPI document) and their CSS and JavaScript
+    api.include_router(web.router)
+    api.mount("/static", web.static_files(), name="static")
 
     api.add_middleware(RequestObserver, metrics=metrics)
     api.add_middleware(errors.BodyLimit, max_bytes=MAX_BODY_BYTES)
@@ -127,6 +127,9 @@ class RequestObserver:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = rid
+                rate = scope.get("state", {}).get("rate")
+                if rate is not None and "ratelimit-limit" not in headers:
+                    headers.update(errors.rate_headers(rate.limit, rate.remaining, rate.reset))
                 observed = True
                 self._observe(scope, status, started)
             await send(message)

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from nomosx.app import NomosX
 from nomosx.jobs.base import JobQueue
+from nomosx.quota.service import Quota
 
 
 def get_app(request: Request) -> NomosX:
@@ -20,5 +21,11 @@ def get_jobs(request: Request) -> JobQueue:
     return jobs
 
 
+def get_quota(request: Request) -> Quota:
+    quota: Quota = request.app.state.quota
+    return quota
+
+
 AppDep = Annotated[NomosX, Depends(get_app)]
+QuotaDep = Annotated[Quota, Depends(get_quota)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]

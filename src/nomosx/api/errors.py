@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 # most specific first: the first class an error is an instance of decides
 _STATUS: list[tuple[type[e.NomosXError], int, str]] = [
+    (e.Unauthenticated, 401, "unauthorized"),
+    (e.Forbidden, 403, "forbidden"),
+    (e.QuotaExceeded, 429, "rate_limited"),
+    (e.BudgetExceeded, 402, "budget_exceeded"),
     (e.InputError, 400, "invalid_input"),
     (e.IngestError, 400, "invalid_input"),
     (e.NotFoundError, 404, "not_found"),
@@ -43,6 +47,7 @@ _STATUS: list[tuple[type[e.NomosXError], int, str]] = [
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    402: "budget_exceeded",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -52,6 +57,16 @@ _HTTP_CODES = {
     422: "validation_error",
     429: "rate_limited",
 }
+
+
+def rate_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
+    """The ``RateLimit-*`` headers (IETF httpapi draft) of a per-minute limit."""
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(remaining),
+        "RateLimit-Reset": str(reset),
+        "RateLimit-Policy": f"{limit};w=60",
+    }
 
 
 def problem(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -71,6 +86,13 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     status, code = classify(exc)
     response = problem(status, code, str(exc))
     if isinstance(exc, e.RateLimited) and exc.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if isinstance(exc, e.Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="nomosx"'
+    if isinstance(exc, e.QuotaExceeded):
+        response.headers.update(rate_headers(exc.limit, exc.remaining, math.ceil(exc.reset)))
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if isinstance(exc, e.BudgetExceeded):
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     if status >= 500:
         log.warning("%s %s failed: %s: %s", request.method, request.url.path, code, exc)

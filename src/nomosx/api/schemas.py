@@ -57,14 +57,14 @@ class BriefLinks(BaseModel):
 
 class BriefAccepted(BaseModel):
     id: str
-    status: Literal["pending", "running", "succeeded", "failed"]
+    status: Literal["pending", "running", "succeeded", "failed", "cancelled"]
     cached: bool = False
     links: BriefLinks
 
 
 class BriefState(BaseModel):
     id: str
-    status: Literal["pending", "running", "succeeded", "failed"]
+    status: Literal["pending", "running", "succeeded", "failed", "cancelled"]
     question: str
     createdAt: datetime | None = None
     error: dict[str, str] | None = None
@@ -119,3 +119,50 @@ class Liveness(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     database: str
+
+
+class LimitsOut(BaseModel):
+    requestsPerMinute: int
+    concurrentStreams: int
+    dailyBudgetUsd: float | None = Field(description="null: no budget")
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    role: Literal["user", "admin"]
+    disabled: bool
+    createdAt: datetime
+    limits: LimitsOut = Field(description="in effect: the user's own, else the server's")
+
+
+class Me(UserOut):
+    spentTodayUsd: float
+    openStreams: int
+
+
+class UserCreate(_In):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+    admin: bool = False
+
+
+class UserCreated(BaseModel):
+    user: UserOut
+    apiKey: str = Field(description="shown this once: only its hash is stored")
+
+
+class UserUpdate(_In):
+    """Fields left out are unchanged; a limit set to null falls back to the default."""
+
+    role: Literal["user", "admin"] | None = None
+    disabled: bool | None = None
+    requestsPerMinute: int | None = Field(None, ge=1, le=1_000_000)
+    concurrentStreams: int | None = Field(None, ge=1, le=10_000)
+    dailyBudgetUsd: float | None = Field(None, ge=0, le=1_000_000)
+
+
+class ApiKeyOut(BaseModel):
+    prefix: str
+    createdAt: datetime
+    lastUsedAt: datetime | None
+    revokedAt: datetime | None

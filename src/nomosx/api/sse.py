@@ -6,7 +6,13 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from nomosx.auth.models import LOCAL_USER
+
+if TYPE_CHECKING:
+    from nomosx.auth.models import User
+    from nomosx.quota.service import Quota
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -66,3 +72,24 @@ async def with_heartbeat(frames: AsyncIterator[bytes], interval: float) -> Async
         aclose = getattr(frames, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+async def leased(frames: AsyncIterator[bytes], quota: Quota, user: User) -> AsyncIterator[bytes]:
+    """Take one of the user's stream slots now (429 if none is free), hold it while
+    ``frames`` flow (renewing its lease) and give it back when the stream ends."""
+    lease = None if user.id == LOCAL_USER.id else await quota.open_stream(user)
+    if lease is None:
+        return frames
+
+    async def held() -> AsyncIterator[bytes]:
+        try:
+            async for frame in frames:
+                await lease.keep_alive()
+                yield frame
+        finally:
+            await lease.release()
+            aclose = getattr(frames, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    return held()

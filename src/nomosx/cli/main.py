@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nomosx import __version__
-from nomosx.cli import brief, briefs, cache, evaluate, library, llm, serve
+from nomosx.cli import brief, briefs, cache, evaluate, library, llm, serve, users, worker
 
 app = typer.Typer(
     name="nomosx",
@@ -41,12 +41,14 @@ def main(
 app.command("brief")(brief.brief)
 app.command("ingest")(library.ingest)
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.command("scout")(library.scout)
 app.add_typer(library.sources_app, name="sources")
 app.add_typer(briefs.briefs_app, name="briefs")
 app.add_typer(llm.llm_app, name="llm")
 app.add_typer(cache.cache_app, name="cache")
 app.add_typer(evaluate.eval_app, name="eval")
+app.add_typer(users.users_app, name="users")
 
 
 def run() -> None:

@@ -16,9 +16,10 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class BriefJobRequest:
     brief_id: str
     question: str
     sources: int | None = None
+    owner_id: str | None = None  # the user who asked; None: no user (CLI, single-user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class JobEvent:
     """One event of a job; ``id`` increases from 1 within the job (SSE ``id:``)."""
 
     id: int
-    event: str  # "queued", "stage", "done" or "error"
+    event: str  # "queued", "stage", "retry", "done", "error" or "cancelled"
     data: dict[str, Any]
 
 
@@ -45,6 +47,8 @@ class JobInfo:
     created_at: datetime = field(default_factory=utcnow)
     error: str | None = None
     error_code: str | None = None
+    owner_id: str | None = None
+    attempts: int = 0  # tries started so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class QueueCounts:
     running: int = 0
     failed: int = 0
     succeeded: int = 0
+    cancelled: int = 0
+    oldest_pending_seconds: float = 0.0  # age of the oldest job waiting for a worker
+    workers: int | None = None  # live worker processes, where the backend knows
 
 
 class JobQueue(Protocol):
@@ -68,6 +75,10 @@ class JobQueue(Protocol):
 
     def events(self, brief_id: str, *, after: int = 0) -> AsyncIterator[JobEvent]:
         """The job's events with ``id > after``, then live ones until ``done``/``error``."""
+        ...
+
+    async def cancel(self, brief_id: str) -> bool:
+        """Cancel a pending or running job; ``False`` if it is unknown or already over."""
         ...
 
     async def counts(self) -> QueueCounts: ...

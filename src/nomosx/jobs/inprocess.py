@@ -3,6 +3,8 @@
 Each job keeps its events in memory so that an SSE client can resume with
 ``Last-Event-ID``; finished jobs are forgotten after ``retain`` newer ones (their briefs
 and runs stay in the store). A job that fails leaves a failed ``PipelineRun`` behind.
+Cancelling a waiting job drops it when its turn comes; a running one has its task
+cancelled (the runner marks its run failed).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +26,15 @@ from nomosx.jobs.base import (
     JobStatus,
     QueueCounts,
 )
+from nomosx.jobs.cancellation import raise_if_cancelled
+from nomosx.jobs.events import stage_data
+from nomosx.jobs.runner import Runner
+from nomosx.models import utcnow
 from nomosx.pipeline.events import StageEvent
 
-log = logging.getLogger(__name__)
+__all__ = ["InProcessJobQueue", "Runner"]
 
-# runs one brief: (request, event handler) -> stored brief id
-Runner = Callable[[BriefJobRequest, Callable[[StageEvent], Awaitable[None]]], Awaitable[str]]
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -40,6 +45,8 @@ class _Job:
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
     events: list[JobEvent] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None  # while it runs
+    cancel_requested: bool = False
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
         self.events.append(JobEvent(id=len(self.events) + 1, event=event, data=data))
@@ -76,7 +83,10 @@ class InProcessJobQueue:
         job = _Job(
             request=request,
             info=JobInfo(
-                brief_id=request.brief_id, question=request.question, status=JobStatus.PENDING
+                brief_id=request.brief_id,
+                question=request.question,
+                status=JobStatus.PENDING,
+                owner_id=request.owner_id,
             ),
         )
         self._jobs[request.brief_id] = job
@@ -102,36 +112,73 @@ class InProcessJobQueue:
                 return
             await job.changed.wait()
 
+    async def cancel(self, brief_id: str) -> bool:
+        job = self._jobs.get(brief_id)
+        if job is None or job.info.status in TERMINAL:
+            return False
+        if job.task is None:  # still waiting: its worker will skip it
+            self._cancelled(job)
+        elif not job.cancel_requested:
+            job.cancel_requested = True
+            job.task.cancel()
+        return True
+
     async def counts(self) -> QueueCounts:
         tally = dict.fromkeys(JobStatus, 0)
+        oldest = None
         for job in self._jobs.values():
             tally[job.info.status] += 1
+            if job.info.status is JobStatus.PENDING and (
+                oldest is None or job.info.created_at < oldest
+            ):
+                oldest = job.info.created_at
         return QueueCounts(
             pending=tally[JobStatus.PENDING],
             running=tally[JobStatus.RUNNING],
             failed=tally[JobStatus.FAILED],
             succeeded=tally[JobStatus.SUCCEEDED],
+            cancelled=tally[JobStatus.CANCELLED],
+            oldest_pending_seconds=(
+                0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
+            ),
+            workers=1 if self._workers else 0,  # this process runs them
         )
 
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
             try:
-                await asyncio.create_task(self._run(job), context=job.context)
+                if job.info.status is JobStatus.PENDING:  # else cancelled while waiting
+                    job.task = asyncio.create_task(self._run(job), context=job.context)
+                    await job.task
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the queue is stopping
+                if job.info.status not in TERMINAL:
+                    self._cancelled(job)  # cancelled before its first step
             finally:
+                job.task = None
                 self._queue.task_done()
+
+    def _cancelled(self, job: _Job) -> None:
+        job.info.status = JobStatus.CANCELLED
+        job.emit("cancelled", {"briefId": job.request.brief_id, "status": "cancelled"})
 
     async def _run(self, job: _Job) -> None:
         job.info.status = JobStatus.RUNNING
+        job.info.attempts += 1
 
         async def on_event(event: StageEvent) -> None:
-            data: dict[str, Any] = {"stage": event.stage, "status": event.status}
-            if event.status == "end":
-                data.update(counts=event.counts, durationMs=event.duration_ms)
-            job.emit("stage", data)
+            raise_if_cancelled()
+            job.emit("stage", stage_data(event))
 
         try:
             brief_id = await self.runner(job.request, on_event)
+        except asyncio.CancelledError:
+            if not job.cancel_requested:
+                raise  # the queue is stopping
+            self._cancelled(job)
         except NomosXError as exc:
             job.info.status = JobStatus.FAILED
             job.info.error = str(exc)

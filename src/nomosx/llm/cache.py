@@ -130,6 +130,7 @@ class CachedModel:
                 LLMCall(
                     agent=request.agent,
                     run_id=request.run_id,
+                    user_id=request.user_id,
                     provider=stored.provider,
                     model=stored.model,
                     tokens_in=stored.usage.input_tokens,

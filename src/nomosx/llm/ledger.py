@@ -77,6 +77,7 @@ class InstrumentedModel:
             LLMCall(
                 agent=request.agent,
                 run_id=request.run_id,
+                user_id=request.user_id,
                 provider=self.inner.provider,
                 model=self.inner.model,
                 tokens_in=usage.input_tokens,

@@ -41,6 +41,7 @@ class LLMRequest(_Model):
     response_format: ResponseFormat | None = None
     agent: str = "default"  # who asks: "reader", "analyst", "chat", ... (for the cost ledger)
     run_id: str | None = None
+    user_id: str | None = None  # who the call is made for (per-user budgets)
     cache: CachePolicy = CachePolicy.AUTO
     timeout: float | None = Field(None, gt=0, description="overall deadline in seconds")
 

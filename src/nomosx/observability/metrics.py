@@ -9,6 +9,7 @@ prometheus``) awaits before rendering.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,6 +18,9 @@ from prometheus_client.registry import Collector
 from nomosx.cache.base import Cache, CacheStats
 from nomosx.llm.ledger import CallLedger
 from nomosx.models import LLMCall
+
+if TYPE_CHECKING:
+    from nomosx.jobs.base import QueueCounts
 
 
 class CacheCollector(Collector):
@@ -132,6 +136,26 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        # the queue as a whole (shared by every API process on Redis): autoscaling inputs
+        self.queue_depth = Gauge(
+            "nomosx_jobs_queue_depth",
+            "brief jobs waiting for a worker (scale workers on this; docs/autoscaling.md)",
+            registry=self.registry,
+        )
+        self.queue_oldest = Gauge(
+            "nomosx_jobs_oldest_pending_seconds",
+            "age of the oldest brief job waiting for a worker (0: none waits)",
+            registry=self.registry,
+        )
+        self.queue_running = Gauge(
+            "nomosx_jobs_running", "brief jobs running on a worker", registry=self.registry
+        )
+        self.queue_workers = Gauge(
+            "nomosx_jobs_workers",
+            "live worker processes (a heartbeat within 15 s; the API process itself when "
+            "jobs run in-process)",
+            registry=self.registry,
+        )
         self.stage_seconds = Histogram(
             "nomosx_pipeline_stage_duration_seconds",
             "pipeline stage durations",
@@ -161,6 +185,24 @@ class Metrics:
     def set_jobs(self, counts: dict[str, int]) -> None:
         for state, value in counts.items():
             self.jobs.labels(state).set(value)
+
+    def set_queue(self, counts: QueueCounts) -> None:
+        """Export the queue's counts: ``nomosx_jobs{state}`` for every state, and the
+        depth, oldest-wait, running and workers gauges."""
+        self.set_jobs(
+            {
+                "pending": counts.pending,
+                "running": counts.running,
+                "failed": counts.failed,
+                "succeeded": counts.succeeded,
+                "cancelled": counts.cancelled,
+            }
+        )
+        self.queue_depth.set(counts.pending)
+        self.queue_oldest.set(counts.oldest_pending_seconds)
+        self.queue_running.set(counts.running)
+        if counts.workers is not None:
+            self.queue_workers.set(counts.workers)
 
 
 class MeteredLedger:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from nomosx.errors import LLMError
 from nomosx.llm.base import ChatModel
 from nomosx.llm.types import LLMRequest, Message, ResponseFormat
-from nomosx.pipeline.context import current_run_id
+from nomosx.pipeline.context import current_run_id, current_user_id
 from nomosx.pipeline.prompts import DATA_RULE, as_data
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class LLMQueryExpander:
             ),
             agent="scout",
             run_id=current_run_id.get(),
+            user_id=current_user_id.get(),
         )
         try:
             response = await self.model.complete(request)

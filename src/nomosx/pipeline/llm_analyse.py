@@ -19,7 +19,7 @@ from nomosx.llm.base import ChatModel
 from nomosx.llm.types import LLMRequest, Message, ResponseFormat
 from nomosx.models import Draft, Reading, ScoredSource, Section, SectionKey, Statement
 from nomosx.pipeline.analyse import SECTION_TITLES
-from nomosx.pipeline.context import current_run_id
+from nomosx.pipeline.context import current_run_id, current_user_id
 from nomosx.pipeline.prompts import DATA_RULE, as_data, sources_block
 from nomosx.pipeline.protocols import Analyst
 
@@ -139,6 +139,7 @@ class LLMAnalyst:
             ),
             agent="analyst",
             run_id=current_run_id.get(),
+            user_id=current_user_id.get(),
         )
 
     async def analyse(

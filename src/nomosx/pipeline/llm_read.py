@@ -19,7 +19,7 @@ from nomosx.errors import LLMError
 from nomosx.llm.base import ChatModel
 from nomosx.llm.types import LLMRequest, Message, ResponseFormat
 from nomosx.models import Finding, FindingKind, Reading, ScoredSource, Source
-from nomosx.pipeline.context import current_run_id
+from nomosx.pipeline.context import current_run_id, current_user_id
 from nomosx.pipeline.prompts import DATA_RULE, as_data, source_block
 from nomosx.pipeline.read import polarity, read_source, sentence_relevance
 from nomosx.text.tokens import terms
@@ -125,6 +125,7 @@ class LLMReader:
             ),
             agent="reader",
             run_id=current_run_id.get(),
+            user_id=current_user_id.get(),
         )
 
     async def _read_one(

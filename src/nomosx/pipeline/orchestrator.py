@@ -23,7 +23,7 @@ from nomosx.models import (
     utcnow,
 )
 from nomosx.observability.sentry import tag_scope
-from nomosx.pipeline.context import current_run_id
+from nomosx.pipeline.context import current_run_id, current_user_id
 from nomosx.pipeline.events import EventHandler, StageEvent
 from nomosx.pipeline.protocols import Analyst, Editor, Guard, Indexer, Ranker, Reader, Scout
 from nomosx.pipeline.scout import keep_finds
@@ -97,9 +97,10 @@ class BriefPipeline:
         on_event: EventHandler | None = None,
         library_revision: str | None = None,
         brief_id: str | None = None,
+        owner_id: str | None = None,
     ) -> BriefResult:
-        """Run every stage; the brief is stored (under ``brief_id`` if given) before this
-        returns, and the run is recorded whatever happens."""
+        """Run every stage; the brief is stored (under ``brief_id`` if given, owned by
+        ``owner_id``) before this returns, and the run is recorded whatever happens."""
         question = validate_question(question)
         limit = sources or self.settings.pipeline.sources
         if not 1 <= limit <= 50:
@@ -109,10 +110,12 @@ class BriefPipeline:
             question=question,
             status=RunStatus.RUNNING,
             brief_id=brief_id or str(uuid.uuid4()),
+            owner_id=owner_id,
         )
         await self.runs.save(run)
         tracker = _StageTracker(run, on_event)
         token = current_run_id.set(run.id)
+        user_token = current_user_id.set(owner_id)
         if sentry_sdk.is_initialized():
             tag_scope(run_id=run.id)
         try:
@@ -126,6 +129,7 @@ class BriefPipeline:
             raise
         finally:
             current_run_id.reset(token)
+            current_user_id.reset(user_token)
         return result
 
     async def _usage(self, run_id: str) -> Usage:
@@ -206,7 +210,7 @@ class BriefPipeline:
                 ),
             )
             markdown = self.editor.render(brief, "md")
-            await self.briefs.save(brief, markdown)
+            await self.briefs.save(brief, markdown, owner_id=run.owner_id)
             counts.update(characters=len(markdown))
         run.status = RunStatus.SUCCEEDED
         run.brief_id = brief.id

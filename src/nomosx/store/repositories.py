@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any, ClassVar
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nomosx.errors import NotFoundError, StoreError
@@ -36,6 +37,17 @@ from nomosx.store.tables import (
 )
 
 _KEY_BATCH = 500
+
+
+class Everyone(Enum):
+    """Owner filter meaning "no filter" (the CLI, admins): not the same as ``None``, which
+    selects what the CLI wrote (no owner)."""
+
+    EVERYONE = "everyone"
+
+
+EVERYONE = Everyone.EVERYONE
+Owner = str | None | Everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +312,11 @@ class BriefRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def save(self, brief: Brief, markdown: str) -> None:
+    async def save(self, brief: Brief, markdown: str, *, owner_id: str | None = None) -> None:
         async with self.db.session() as session:
             session.add(
                 BriefRow(
+                    owner_id=owner_id,
                     id=brief.id,
                     run_id=brief.lineage.run_id,
                     question=brief.question,
@@ -317,25 +330,37 @@ class BriefRepository:
                 )
             )
 
-    async def get(self, brief_id: str) -> Brief:
+    async def exists(self, brief_id: str) -> bool:
+        async with self.db.session() as session:
+            return await session.get(BriefRow, brief_id) is not None
+
+    async def get(self, brief_id: str, *, owner: Owner = EVERYONE) -> Brief:
+        """A brief by id (or a unique prefix of 4+ characters); another owner's brief is
+        reported as missing, exactly like one that does not exist."""
         async with self.db.session() as session:
             row = await session.get(BriefRow, brief_id)
             if row is None:
                 matches = (
                     await session.scalars(
-                        select(BriefRow).where(BriefRow.id.startswith(brief_id)).limit(2)
+                        _owned(
+                            select(BriefRow).where(BriefRow.id.startswith(brief_id)), owner
+                        ).limit(2)
                     )
                 ).all()
                 if len(brief_id) < 4 or len(matches) != 1:
                     raise NotFoundError(f"no brief with id {brief_id!r}")
                 row = matches[0]
+            if owner is not EVERYONE and row.owner_id != owner:
+                raise NotFoundError(f"no brief with id {brief_id!r}")
             return Brief.model_validate(row.content)
 
-    async def list(self, *, limit: int = 20, offset: int = 0) -> list[BriefSummary]:
+    async def list(
+        self, *, limit: int = 20, offset: int = 0, owner: Owner = EVERYONE
+    ) -> list[BriefSummary]:
         async with self.db.session() as session:
             rows = (
                 await session.scalars(
-                    select(BriefRow)
+                    _owned(select(BriefRow), owner)
                     .order_by(BriefRow.created_at.desc(), BriefRow.id)
                     .limit(limit)
                     .offset(offset)
@@ -353,9 +378,18 @@ class BriefRepository:
                 for r in rows
             ]
 
-    async def count(self) -> int:
+    async def count(self, *, owner: Owner = EVERYONE) -> int:
         async with self.db.session() as session:
-            return int(await session.scalar(select(func.count(BriefRow.id))) or 0)
+            query = _owned(select(func.count(BriefRow.id)), owner)
+            return int(await session.scalar(query) or 0)
+
+
+def _owned(query: Select[Any], owner: Owner) -> Select[Any]:
+    if owner is EVERYONE:
+        return query
+    if owner is None:
+        return query.where(BriefRow.owner_id.is_(None))
+    return query.where(BriefRow.owner_id == owner)
 
 
 class RunRepository:
@@ -377,6 +411,7 @@ class RunRepository:
             row.cost_usd = run.usage.cost_usd
             row.error = run.error
             row.brief_id = run.brief_id
+            row.owner_id = run.owner_id
             row.finished_at = run.finished_at
 
     async def get(self, run_id: str) -> PipelineRun:
@@ -386,7 +421,7 @@ class RunRepository:
                 raise NotFoundError(f"no pipeline run with id {run_id!r}")
             return self._model(row)
 
-    async def for_brief(self, brief_id: str) -> PipelineRun | None:
+    async def for_brief(self, brief_id: str, *, owner: Owner = EVERYONE) -> PipelineRun | None:
         """The latest run that writes (or wrote) the brief ``brief_id``."""
         async with self.db.session() as session:
             row = (
@@ -397,7 +432,35 @@ class RunRepository:
                     .limit(1)
                 )
             ).first()
-            return None if row is None else self._model(row)
+            if row is None or (owner is not EVERYONE and row.owner_id != owner):
+                return None
+            return self._model(row)
+
+    async def abandon_running(self, brief_id: str, reason: str) -> int:
+        """Mark the brief's runs still "running" as failed (their process is gone: a
+        worker died and the job is being run again); how many."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(PipelineRunRow)
+                .where(
+                    PipelineRunRow.brief_id == brief_id,
+                    PipelineRunRow.status == RunStatus.RUNNING.value,
+                )
+                .values(status=RunStatus.FAILED.value, error=reason, finished_at=utcnow())
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def recent_failures(self, limit: int = 20) -> list[PipelineRun]:
+        async with self.db.session() as session:
+            rows = (
+                await session.scalars(
+                    select(PipelineRunRow)
+                    .where(PipelineRunRow.status == RunStatus.FAILED.value)
+                    .order_by(PipelineRunRow.created_at.desc())
+                    .limit(limit)
+                )
+            ).all()
+            return [self._model(r) for r in rows]
 
     @staticmethod
     def _model(row: PipelineRunRow) -> PipelineRun:
@@ -409,6 +472,7 @@ class RunRepository:
             usage=Usage(tokens_in=row.tokens_in, tokens_out=row.tokens_out, cost_usd=row.cost_usd),
             error=row.error,
             brief_id=row.brief_id,
+            owner_id=row.owner_id,
             created_at=row.created_at,
             finished_at=row.finished_at,
         )
@@ -431,6 +495,8 @@ class LLMCallRepository:
         "provider": LLMCallRow.provider,
         "model": LLMCallRow.model,
         "run": LLMCallRow.run_id,
+        "user": LLMCallRow.user_id,
+        "day": func.date(LLMCallRow.created_at),
     }
 
     def __init__(self, db: Database) -> None:
@@ -453,10 +519,21 @@ class LLMCallRepository:
                     cached=call.cached,
                     outcome=call.outcome,
                     error=call.error,
+                    user_id=call.user_id,
                 )
             )
 
-    async def totals(self, by: str, *, run_id: str | None = None) -> list[CostTotal]:
+    async def spent(self, user_id: str, since: datetime) -> float:
+        """What the user's LLM calls cost since ``since`` (USD; unknown prices count 0)."""
+        query = select(func.coalesce(func.sum(LLMCallRow.cost_usd), 0.0)).where(
+            LLMCallRow.user_id == user_id, LLMCallRow.created_at >= since
+        )
+        async with self.db.session() as session:
+            return float(await session.scalar(query) or 0.0)
+
+    async def totals(
+        self, by: str, *, run_id: str | None = None, since: datetime | None = None
+    ) -> list[CostTotal]:
         if by not in self._GROUPS:
             raise ValueError(f"group by one of {sorted(self._GROUPS)}, not {by!r}")
         column = self._GROUPS[by]
@@ -470,6 +547,8 @@ class LLMCallRepository:
         ).group_by(column)
         if run_id is not None:
             query = query.where(LLMCallRow.run_id == run_id)
+        if since is not None:
+            query = query.where(LLMCallRow.created_at >= since)
         async with self.db.session() as session:
             rows = (await session.execute(query.order_by(column))).all()
         return [

@@ -35,8 +35,10 @@ Embeddings are hashed bags of words (:func:`fake_embedding`): texts that share w
 similar vectors, so retrieval over them behaves like retrieval. An embeddings request
 takes the next step too: ``Fail`` answers the error, any other step the vectors.
 
-Every completion request takes the next :data:`Step` of the script (``default`` when the
-script is empty); model listings always succeed. Each request is recorded in
+Every completion request takes the next :data:`Step` of the script (when the script is
+empty: what ``responder`` answers for the request, if one is given, else ``default``), so
+a benchmark can answer each request by what it asks even when requests arrive in any
+order; model listings always succeed. Each request is recorded in
 :attr:`FakeLLMServer.requests`.
 
 Token counts follow each vendor's own accounting: ``input_tokens`` is the whole prompt,
@@ -60,7 +62,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
 from urllib.parse import unquote
@@ -814,12 +816,14 @@ class FakeLLMServer:
         port: int = 0,
         default: Step = Reply(),
         models: Sequence[str] = ("fake-model",),
+        responder: Callable[[RecordedRequest], Step] | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"the fake provider listens on loopback only, not {host!r}")
         # "localhost" may resolve to two addresses, each of which would get its own port.
         self.host = "127.0.0.1" if host == "localhost" else host
         self.default = default
+        self.responder = responder  # the step for a request, when the script is empty
         self.models = tuple(models) or ("fake-model",)
         self.requests: list[RecordedRequest] = []
         self._port = port
@@ -922,6 +926,14 @@ class FakeLLMServer:
         self.requests.clear()
         self._disconnected.clear()
         self._disconnect_cursor = 0
+
+    def _next_step(self, record: RecordedRequest) -> Step:
+        """The script's next step, else the responder's answer to ``record``, else default."""
+        if self._queue:
+            return self._queue.popleft()
+        if self.responder is not None:
+            return self.responder(record)
+        return self.default
 
     @property
     def pending_steps(self) -> int:
@@ -1078,7 +1090,7 @@ class FakeLLMServer:
             record.completed = await self._send_json(conn, request, 400, error)
             return request.keep_alive
         assert isinstance(body, dict)
-        step = self._queue.popleft() if self._queue else self.default
+        step = self._next_step(record)
         record.step = step
         if isinstance(step, Fail):
             return await self._fail(conn, request, record, wire, step)
@@ -1193,7 +1205,7 @@ class FakeLLMServer:
             record.completed = await self._send_json(conn, request, 400, error)
             return request.keep_alive
 
-        step = self._queue.popleft() if self._queue else self.default
+        step = self._next_step(record)
         record.step = step
         model = model or self.models[0]
         if isinstance(step, Reply):

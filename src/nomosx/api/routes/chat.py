@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from nomosx.api.deps import AppDep
+from nomosx.api.auth import CurrentUser, owner_of
+from nomosx.api.deps import AppDep, QuotaDep
 from nomosx.api.schemas import ChatRequest, ChatResponse, Problem, Usage
-from nomosx.api.sse import SSE_HEADERS, encode, with_heartbeat
+from nomosx.api.sse import SSE_HEADERS, encode, leased, with_heartbeat
 from nomosx.app import NomosX
+from nomosx.auth.models import User
 from nomosx.errors import ProviderUnavailable
 from nomosx.llm.base import ChatModel
 from nomosx.llm.types import (
@@ -30,6 +32,8 @@ HEARTBEAT_SECONDS = 15.0
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "the model or the request was refused"},
+    402: {"model": Problem, "description": "the daily LLM budget is spent"},
+    429: {"model": Problem, "description": "too many requests or open streams"},
     422: {"model": Problem, "description": "invalid body (field paths in error.fields)"},
     503: {"model": Problem, "description": "no language model configured or reachable"},
 }
@@ -56,13 +60,14 @@ def _gateway(app: NomosX) -> ChatModel:
     return app.llm
 
 
-def _request(body: ChatRequest) -> LLMRequest:
+def _request(body: ChatRequest, user: User) -> LLMRequest:
     return LLMRequest(
         messages=[Message(role=m.role, content=m.content) for m in body.messages],
         model=body.model,
         temperature=body.temperature,
         max_tokens=body.max_tokens,
         agent="chat",
+        user_id=owner_of(user),
     )
 
 
@@ -84,8 +89,10 @@ def _out(response: LLMResponse) -> ChatResponse:
 
 
 @router.post("", response_model=ChatResponse, responses=_ERRORS, summary="Chat, whole answer")
-async def chat(body: ChatRequest, app: AppDep) -> ChatResponse:
-    return _out(await _gateway(app).complete(_request(body)))
+async def chat(body: ChatRequest, app: AppDep, user: CurrentUser, quota: QuotaDep) -> ChatResponse:
+    gateway = _gateway(app)
+    await quota.check_budget(user)
+    return _out(await gateway.complete(_request(body, user)))
 
 
 async def _frames(gateway: ChatModel, request: LLMRequest) -> AsyncIterator[bytes]:
@@ -119,11 +126,15 @@ async def _frames(gateway: ChatModel, request: LLMRequest) -> AsyncIterator[byte
     },
     response_class=StreamingResponse,
 )
-async def chat_stream(body: ChatRequest, app: AppDep) -> StreamingResponse:
+async def chat_stream(
+    body: ChatRequest, app: AppDep, user: CurrentUser, quota: QuotaDep
+) -> StreamingResponse:
     gateway = _gateway(app)
-    request = _request(body)
+    await quota.check_budget(user)
+    request = _request(body, user)
+    frames = with_heartbeat(_frames(gateway, request), HEARTBEAT_SECONDS)
     return StreamingResponse(
-        with_heartbeat(_frames(gateway, request), HEARTBEAT_SECONDS),
+        await leased(frames, quota, user),
         media_type="text/event-stream",
         headers=SSE_HEADERS,
     )

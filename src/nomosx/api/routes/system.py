@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ from nomosx.api.deps import AppDep, JobsDep
 from nomosx.api.schemas import Health, Liveness, Readiness
 from nomosx.app import NomosX
 from nomosx.cache.base import CacheStats
-from nomosx.errors import StoreError
+from nomosx.errors import CacheError, StoreError
 from nomosx.jobs.base import JobQueue
 from nomosx.models import utcnow
 
@@ -106,9 +107,21 @@ async def _sources(app: NomosX, state: Any, database: dict[str, Any]) -> dict[st
     return {**out, **cached[1]}
 
 
-async def _jobs(jobs: JobQueue) -> dict[str, int]:
-    counts = await jobs.counts()
-    return {"pending": counts.pending, "running": counts.running, "failed": counts.failed}
+async def _jobs(jobs: JobQueue) -> dict[str, Any]:
+    """The queue: degraded when jobs wait and no worker is alive to take them."""
+    try:
+        counts = await jobs.counts()
+    except CacheError as exc:  # the Redis queue is unreachable
+        return {"status": "unhealthy", "error": str(exc)[:300]}
+    return {
+        "status": "degraded" if counts.workers == 0 and counts.pending else "healthy",
+        "pending": counts.pending,
+        "running": counts.running,
+        "failed": counts.failed,
+        "cancelled": counts.cancelled,
+        "oldestPendingSeconds": round(counts.oldest_pending_seconds, 3),
+        "workers": counts.workers,
+    }
 
 
 @router.get(
@@ -134,6 +147,7 @@ async def health(request: Request, app: AppDep, jobs: JobsDep) -> JSONResponse:
         status = "unhealthy"
     elif (
         cache["status"] == "degraded"
+        or job_counts["status"] != "healthy"
         or any(p["status"] != "healthy" for p in llm.values())
         or any(p["status"] != "healthy" for n, p in sources.items() if n != "library")
     ):
@@ -186,8 +200,6 @@ async def metrics(app: AppDep, jobs: JobsDep) -> Response:
         return PlainTextResponse("", status_code=404)
     if app.cache is not None:
         await registry.cache.refresh(app.cache)
-    counts = await jobs.counts()
-    registry.set_jobs(
-        {"pending": counts.pending, "running": counts.running, "failed": counts.failed}
-    )
+    with contextlib.suppress(CacheError):  # the queue is down: its gauges keep their value
+        registry.set_queue(await jobs.counts())
     return Response(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

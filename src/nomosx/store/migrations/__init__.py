@@ -4,4 +4,4 @@
 keeps it equal to the script directory's head.
 """
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"

@@ -1,0 +1,1 @@
+"""Users, their API keys and their limits."""

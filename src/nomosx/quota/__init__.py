@@ -1,0 +1,1 @@
+"""Per-user limits: requests per minute, concurrent streams and a daily LLM budget."""

@@ -1,0 +1,240 @@
+"""A ``Brief`` as the web reader shows it: statements split into text and citations, and
+one evidence popover per distinct (source, evidence span) pair.
+
+The guard stored, for each ``[SRC-n]`` of each statement, the sentence of the source that
+supports it and its character span in the abstract; the popover shows that span
+highlighted inside the abstract around it, so a reader sees the quote in its context.
+Nothing here produces markup: the templates autoescape every value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from nomosx.models import Brief, BriefSource, Citation, GuardReport, Section, Statement
+
+__all__ = ["BriefView", "EvidenceView", "brief_view"]
+
+_MARKER = re.compile(r"\[\s*SRC-\d+(?:\s*[,;]\s*SRC-\d+)*\s*\]", re.IGNORECASE)
+_REF = re.compile(r"SRC-(\d+)", re.IGNORECASE)
+_WEB = re.compile(r"https?://\S+$", re.IGNORECASE)
+CONTEXT_CHARS = 320  # abstract text shown on each side of the evidence span
+AUTHORS_SHOWN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CiteView:
+    ref: int
+    popover: str | None  # the id of its evidence popover; None: the ref names no source
+
+
+@dataclass(frozen=True, slots=True)
+class PartView:
+    text: str = ""
+    cites: tuple[CiteView, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StatementView:
+    kind: str
+    parts: tuple[PartView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    key: str
+    title: str
+    statements: tuple[StatementView, ...]
+    subsections: tuple[SectionView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    ref: int
+    title: str
+    authors: str
+    year: int | None
+    venue: str | None
+    doi: str | None
+    doi_url: str | None
+    url: str | None
+    key: str
+    abstract: str | None
+    relevance: float
+    quality: float
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceView:
+    """One popover: the cited source and the evidence span within its abstract."""
+
+    id: str
+    source: SourceView
+    quote: str | None  # the evidence sentence; None: the guard recorded none
+    before: str  # abstract text before the span (clipped), shown as context
+    after: str
+    on_title: bool  # the evidence is the source's title (no span in the abstract)
+    support: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class BriefView:
+    brief: Brief
+    sections: tuple[SectionView, ...]
+    sources: tuple[SourceView, ...]
+    popovers: tuple[EvidenceView, ...]
+    mode_line: str
+    guard_line: str
+
+
+def web_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) address, else None (no ``javascript:`` links)."""
+    if url is None:
+        return None
+    url = url.strip()
+    return url if _WEB.match(url) else None
+
+
+def _authors(source: BriefSource) -> str:
+    names = [a.name for a in source.source.authors]
+    if len(names) > AUTHORS_SHOWN:
+        return ", ".join(names[:AUTHORS_SHOWN]) + " et al."
+    return ", ".join(names)
+
+
+def _source_view(source: BriefSource) -> SourceView:
+    s = source.source
+    return SourceView(
+        ref=source.ref,
+        title=s.title.rstrip("."),
+        authors=_authors(source),
+        year=s.year,
+        venue=s.venue,
+        doi=s.doi,
+        doi_url="https://doi.org/" + quote(s.doi.strip(), safe="/:;()._-") if s.doi else None,
+        url=web_url(s.url),
+        key=s.key,
+        abstract=s.abstract,
+        relevance=source.relevance,
+        quality=source.quality,
+    )
+
+
+def _clip_before(text: str) -> str:
+    if len(text) <= CONTEXT_CHARS:
+        return text
+    cut = text[-CONTEXT_CHARS:]
+    space = cut.find(" ")
+    return "…" + (cut[space + 1 :] if 0 <= space < 40 else cut)
+
+
+def _clip_after(text: str) -> str:
+    if len(text) <= CONTEXT_CHARS:
+        return text
+    cut = text[:CONTEXT_CHARS]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > CONTEXT_CHARS - 40 else cut) + "…"
+
+
+def _span(abstract: str, citation: Citation) -> tuple[int, int] | None:
+    """Where the evidence sits in the abstract: the stored span when it still matches the
+    quote, else the quote's first occurrence; None when it is not in the abstract."""
+    quote_ = citation.evidence
+    if quote_ is None:
+        return None
+    start, end = citation.start, citation.end
+    if start is not None and end is not None and abstract[start:end] == quote_:
+        return start, end
+    found = abstract.find(quote_)
+    return (found, found + len(quote_)) if found >= 0 else None
+
+
+def _evidence_view(popover: str, source: SourceView, citation: Citation | None) -> EvidenceView:
+    abstract = source.abstract or ""
+    if citation is None or citation.evidence is None:
+        return EvidenceView(popover, source, None, "", "", False, None)
+    span = _span(abstract, citation)
+    if span is None:  # the title, or a quote that is not in the abstract as stored
+        on_title = citation.start is None and citation.evidence.strip() == source.title.strip()
+        return EvidenceView(popover, source, citation.evidence, "", "", on_title, citation.support)
+    start, end = span
+    return EvidenceView(
+        popover,
+        source,
+        abstract[start:end],
+        _clip_before(abstract[:start]),
+        _clip_after(abstract[end:]),
+        False,
+        citation.support,
+    )
+
+
+def _mode_line(brief: Brief) -> str:
+    if brief.mode == "extractive":
+        return "Extractive brief: every claim is a sentence quoted from the cited sources."
+    return f"Written by a language model ({brief.lineage.analyst}); every citation was checked."
+
+
+def _guard_line(report: GuardReport) -> str:
+    state = "passed" if report.passed else f"{len(report.issues)} issue(s) remain"
+    return (
+        f"Citation guard {state}: {len(report.citations)} citation(s) checked "
+        f"in {report.claims} claim(s)."
+    )
+
+
+def brief_view(brief: Brief) -> BriefView:
+    """The reader's view of ``brief``: popover ids are ``ev-1``, ``ev-2``, … in reading
+    order, one per distinct (source, evidence span)."""
+    sources = {s.ref: _source_view(s) for s in brief.sources}
+    citations = {(c.statement, c.ref): c for c in brief.guard.citations}
+    popovers: dict[tuple[int, int | None, int | None, str | None], EvidenceView] = {}
+
+    def popover_for(statement: Statement, ref: int) -> str | None:
+        source = sources.get(ref)
+        if source is None:
+            return None
+        citation = citations.get((statement.text, ref))
+        key = (
+            (ref, citation.start, citation.end, citation.evidence)
+            if citation is not None
+            else (ref, None, None, None)
+        )
+        if key not in popovers:
+            popovers[key] = _evidence_view(f"ev-{len(popovers) + 1}", source, citation)
+        return popovers[key].id
+
+    def statement_view(statement: Statement) -> StatementView:
+        parts: list[PartView] = []
+        last = 0
+        for match in _MARKER.finditer(statement.text):
+            if match.start() > last:
+                parts.append(PartView(text=statement.text[last : match.start()]))
+            refs = dict.fromkeys(int(r) for r in _REF.findall(match.group(0)))
+            parts.append(
+                PartView(cites=tuple(CiteView(r, popover_for(statement, r)) for r in refs))
+            )
+            last = match.end()
+        if last < len(statement.text):
+            parts.append(PartView(text=statement.text[last:]))
+        return StatementView(kind=statement.kind, parts=tuple(parts))
+
+    def section_view(section: Section) -> SectionView:
+        return SectionView(
+            key=section.key.value,
+            title=section.title,
+            statements=tuple(statement_view(s) for s in section.statements),
+            subsections=tuple(section_view(s) for s in section.subsections),
+        )
+
+    sections = tuple(section_view(s) for s in brief.sections)
+    return BriefView(
+        brief=brief,
+        sections=sections,
+        sources=tuple(sources[ref] for ref in sorted(sources)),
+        popovers=tuple(popovers.values()),
+        mode_line=_mode_line(brief),
+        guard_line=_guard_line(brief.guard),
+    )
