@@ -18,11 +18,34 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from nomosx.errors import PipelineError
 from nomosx.models import Brief, BriefSource, GuardReport, Section, Statement
 
-__all__ = ["BriefEditor", "doi_url", "format_authors"]
+__all__ = [
+    "BriefEditor",
+    "doi_url",
+    "format_authors",
+    "guard_line",
+    "mode_line",
+    "split_citations",
+    "web_url",
+]
 
 _MARKER = re.compile(r"\[\s*SRC-\d+(?:\s*[,;]\s*SRC-\d+)*\s*\]", re.IGNORECASE)
 _REF = re.compile(r"SRC-(\d+)", re.IGNORECASE)
 _WEB = re.compile(r"https?://\S+$", re.IGNORECASE)
+
+
+def split_citations(text: str) -> list[str | tuple[int, ...]]:
+    """``text`` as its runs of prose (``str``) and its citation markers (the refs of one
+    ``[SRC-1, SRC-2]``, in order, each once), for renderers that link citations."""
+    parts: list[str | tuple[int, ...]] = []
+    last = 0
+    for match in _MARKER.finditer(text):
+        if match.start() > last:
+            parts.append(text[last : match.start()])
+        parts.append(tuple(dict.fromkeys(int(r) for r in _REF.findall(match.group(0)))))
+        last = match.end()
+    if last < len(text):
+        parts.append(text[last:])
+    return parts
 
 
 def format_authors(source: BriefSource, limit: int = 3) -> str:
@@ -37,7 +60,7 @@ def doi_url(doi: str) -> str:
     return "https://doi.org/" + quote(doi.strip(), safe="/:;()._-")
 
 
-def _web_url(url: str | None) -> str | None:
+def web_url(url: str | None) -> str | None:
     """``url`` if it is an absolute http(s) address, else None (no ``javascript:`` links)."""
     if url is None:
         return None
@@ -45,7 +68,7 @@ def _web_url(url: str | None) -> str | None:
     return url if _WEB.match(url) else None
 
 
-def _mode_line(brief: Brief) -> str:
+def mode_line(brief: Brief) -> str:
     if brief.mode == "extractive":
         return (
             "Extractive brief: every claim is a sentence quoted from the cited sources; "
@@ -54,7 +77,7 @@ def _mode_line(brief: Brief) -> str:
     return f"Written by a language model ({brief.lineage.analyst}); every citation was checked."
 
 
-def _guard_line(report: GuardReport) -> str:
+def guard_line(report: GuardReport) -> str:
     state = "passed" if report.passed else f"{len(report.issues)} issue(s) remain"
     return (
         f"Citation guard: {state}; {len(report.citations)} citation(s) checked in "
@@ -131,7 +154,7 @@ class BriefEditor:
     # ----------------------------------------------------------------- Markdown
 
     def markdown(self, brief: Brief) -> str:
-        lines = [f"# {brief.title}", "", f"*{_mode_line(brief)} {_guard_line(brief.guard)}*", ""]
+        lines = [f"# {brief.title}", "", f"*{mode_line(brief)} {guard_line(brief.guard)}*", ""]
         for section in brief.sections:
             lines.extend(_markdown_section(section, level=2))
         lines.extend(["## Sources", ""])
@@ -146,20 +169,17 @@ class BriefEditor:
         evidence = {(c.statement, c.ref): c.evidence for c in brief.guard.citations if c.evidence}
         titles = {s.ref: s.source.title for s in brief.sources}
 
+        def cite(statement: Statement, ref: int) -> _Cite:
+            span = evidence.get((statement.text, ref)) or titles.get(ref)
+            return _Cite(ref, span or f"No source SRC-{ref}", ref in titles)
+
         def statement_view(statement: Statement) -> _StatementView:
-            parts: list[_Part] = []
-            last = 0
-            for match in _MARKER.finditer(statement.text):
-                if match.start() > last:
-                    parts.append(_Part(text=statement.text[last : match.start()]))
-                cites = []
-                for ref in dict.fromkeys(int(r) for r in _REF.findall(match.group(0))):
-                    span = evidence.get((statement.text, ref)) or titles.get(ref)
-                    cites.append(_Cite(ref, span or f"No source SRC-{ref}", ref in titles))
-                parts.append(_Part(cites=tuple(cites)))
-                last = match.end()
-            if last < len(statement.text):
-                parts.append(_Part(text=statement.text[last:]))
+            parts = [
+                _Part(text=part)
+                if isinstance(part, str)
+                else _Part(cites=tuple(cite(statement, ref) for ref in part))
+                for part in split_citations(statement.text)
+            ]
             return _StatementView(kind=statement.kind, parts=tuple(parts))
 
         def section_view(section: Section) -> _SectionView:
@@ -173,8 +193,8 @@ class BriefEditor:
         template = self._env.get_template("brief.html.j2")
         return template.render(
             brief=brief,
-            mode_line=_mode_line(brief),
-            guard_line=_guard_line(brief.guard),
+            mode_line=mode_line(brief),
+            guard_line=guard_line(brief.guard),
             sections=[section_view(s) for s in brief.sections],
             sources=[_source_view(s) for s in sorted(brief.sources, key=lambda s: s.ref)],
         )
@@ -205,7 +225,7 @@ def _markdown_source(source: BriefSource) -> str:
         parts.append(f"*{s.venue}*.")
     if s.doi:
         parts.append(f"DOI: [{s.doi}]({doi_url(s.doi)}).")
-    url = _web_url(s.url)
+    url = web_url(s.url)
     if url and (not s.doi or url != doi_url(s.doi)):
         parts.append(f"<{url}>")
     if not s.doi and not url:
@@ -224,7 +244,7 @@ def _source_view(source: BriefSource) -> _SourceView:
         venue=s.venue,
         doi=s.doi,
         doi_url=doi_url(s.doi) if s.doi else None,
-        url=_web_url(s.url),
+        url=web_url(s.url),
         key=s.key,
         relevance=source.relevance,
         quality=source.quality,

@@ -9,19 +9,21 @@ Nothing here produces markup: the templates autoescape every value.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from nomosx.models import Brief, BriefSource, Citation, GuardReport, Section, Statement
+from nomosx.models import Brief, BriefSource, Citation, Section, Statement
+from nomosx.pipeline.edit import (
+    doi_url,
+    format_authors,
+    guard_line,
+    mode_line,
+    split_citations,
+    web_url,
+)
 
 __all__ = ["BriefView", "EvidenceView", "brief_view"]
 
-_MARKER = re.compile(r"\[\s*SRC-\d+(?:\s*[,;]\s*SRC-\d+)*\s*\]", re.IGNORECASE)
-_REF = re.compile(r"SRC-(\d+)", re.IGNORECASE)
-_WEB = re.compile(r"https?://\S+$", re.IGNORECASE)
 CONTEXT_CHARS = 320  # abstract text shown on each side of the evidence span
-AUTHORS_SHOWN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,31 +91,16 @@ class BriefView:
     guard_line: str
 
 
-def web_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) address, else None (no ``javascript:`` links)."""
-    if url is None:
-        return None
-    url = url.strip()
-    return url if _WEB.match(url) else None
-
-
-def _authors(source: BriefSource) -> str:
-    names = [a.name for a in source.source.authors]
-    if len(names) > AUTHORS_SHOWN:
-        return ", ".join(names[:AUTHORS_SHOWN]) + " et al."
-    return ", ".join(names)
-
-
 def _source_view(source: BriefSource) -> SourceView:
     s = source.source
     return SourceView(
         ref=source.ref,
         title=s.title.rstrip("."),
-        authors=_authors(source),
+        authors=format_authors(source),
         year=s.year,
         venue=s.venue,
         doi=s.doi,
-        doi_url="https://doi.org/" + quote(s.doi.strip(), safe="/:;()._-") if s.doi else None,
+        doi_url=doi_url(s.doi) if s.doi else None,
         url=web_url(s.url),
         key=s.key,
         abstract=s.abstract,
@@ -171,20 +158,6 @@ def _evidence_view(popover: str, source: SourceView, citation: Citation | None) 
     )
 
 
-def _mode_line(brief: Brief) -> str:
-    if brief.mode == "extractive":
-        return "Extractive brief: every claim is a sentence quoted from the cited sources."
-    return f"Written by a language model ({brief.lineage.analyst}); every citation was checked."
-
-
-def _guard_line(report: GuardReport) -> str:
-    state = "passed" if report.passed else f"{len(report.issues)} issue(s) remain"
-    return (
-        f"Citation guard {state}: {len(report.citations)} citation(s) checked "
-        f"in {report.claims} claim(s)."
-    )
-
-
 def brief_view(brief: Brief) -> BriefView:
     """The reader's view of ``brief``: popover ids are ``ev-1``, ``ev-2``, … in reading
     order, one per distinct (source, evidence span)."""
@@ -207,18 +180,12 @@ def brief_view(brief: Brief) -> BriefView:
         return popovers[key].id
 
     def statement_view(statement: Statement) -> StatementView:
-        parts: list[PartView] = []
-        last = 0
-        for match in _MARKER.finditer(statement.text):
-            if match.start() > last:
-                parts.append(PartView(text=statement.text[last : match.start()]))
-            refs = dict.fromkeys(int(r) for r in _REF.findall(match.group(0)))
-            parts.append(
-                PartView(cites=tuple(CiteView(r, popover_for(statement, r)) for r in refs))
-            )
-            last = match.end()
-        if last < len(statement.text):
-            parts.append(PartView(text=statement.text[last:]))
+        parts = [
+            PartView(text=part)
+            if isinstance(part, str)
+            else PartView(cites=tuple(CiteView(r, popover_for(statement, r)) for r in part))
+            for part in split_citations(statement.text)
+        ]
         return StatementView(kind=statement.kind, parts=tuple(parts))
 
     def section_view(section: Section) -> SectionView:
@@ -235,6 +202,6 @@ def brief_view(brief: Brief) -> BriefView:
         sections=sections,
         sources=tuple(sources[ref] for ref in sorted(sources)),
         popovers=tuple(popovers.values()),
-        mode_line=_mode_line(brief),
-        guard_line=_guard_line(brief.guard),
+        mode_line=mode_line(brief),
+        guard_line=guard_line(brief.guard),
     )
