@@ -21,6 +21,9 @@ from sqlalchemy import text
 from nomosx.config import Settings
 from nomosx.store.db import Database
 
+# the fault-injection scenarios' figures in the terminal summary (tests/faults)
+pytest_plugins = ["tests.faults.summary"]
+
 ADMIN_URL = os.environ.get(
     "NOMOSX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -8,6 +8,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from nomosx.auth.models import LOCAL_USER
 
 if TYPE_CHECKING:
@@ -19,6 +21,7 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",  # nginx and friends: do not buffer the stream
 }
 HEARTBEAT = b": ping\n\n"
+RELEASE_TIMEOUT = 5.0  # seconds to give a stream slot back when the stream ends
 
 
 def encode(event: str, data: Any, *, event_id: int | str | None = None) -> bytes:
@@ -87,9 +90,13 @@ async def leased(frames: AsyncIterator[bytes], quota: Quota, user: User) -> Asyn
                 await lease.keep_alive()
                 yield frame
         finally:
-            await lease.release()
-            aclose = getattr(frames, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            # When the client goes away Starlette cancels the response's scope, and every
+            # await here would be cancelled too: the slot would stay taken until its lease
+            # ran out. Shielded, and bounded in case Redis hangs.
+            with anyio.move_on_after(RELEASE_TIMEOUT, shield=True):
+                await lease.release()
+                aclose = getattr(frames, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
     return held()

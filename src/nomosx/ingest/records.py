@@ -57,7 +57,20 @@ def validate(source: Source, line: int, path: Path) -> Source:
         )
     if len(source.authors) > MAX_AUTHORS:
         raise fail(f"{len(source.authors):,} authors; the limit is {MAX_AUTHORS:,}")
+    if _has_nul(source.model_dump()):
+        # PostgreSQL refuses U+0000 in text and JSON: one such record would fail its batch
+        raise fail("contains a NUL character (U+0000), which no field may hold")
     return source
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def finalise(source: Source, line: int, path: Path) -> Source:

@@ -54,6 +54,8 @@ def validate_question(question: str) -> str:
         raise InputError(
             f"the question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION_CHARS:,}"
         )
+    if "\x00" in cleaned:  # PostgreSQL cannot store it: the brief would fail later
+        raise InputError("the question contains a NUL character (U+0000): remove it")
     return cleaned
 
 

@@ -147,7 +147,11 @@ class RedisStreamSlots:
 
     async def open_count(self, user_id: str) -> int:
         now_ms = int(time.time() * 1000)
-        return int(await self.client.zcount(self._key(user_id), now_ms + 1, "+inf"))
+        try:
+            return int(await self.client.zcount(self._key(user_id), now_ms + 1, "+inf"))
+        except (RedisError, OSError) as exc:  # an outage must not fail GET /api/me
+            log.warning("open streams unknown, counted as 0: %s", exc)
+            return 0
 
     async def _renew(self, lease: StreamLease) -> None:
         expiry = int((time.time() + self.lease) * 1000)

@@ -337,15 +337,15 @@ class BriefRepository:
     async def get(self, brief_id: str, *, owner: Owner = EVERYONE) -> Brief:
         """A brief by id (or a unique prefix of 4+ characters); another owner's brief is
         reported as missing, exactly like one that does not exist."""
+        if "\x00" in brief_id:  # no id has one, and PostgreSQL refuses it in a query
+            raise NotFoundError(f"no brief with id {brief_id!r}")
         async with self.db.session() as session:
             row = await session.get(BriefRow, brief_id)
             if row is None:
+                # autoescape: "%" and "_" of the id are characters, not LIKE wildcards
+                prefixed = BriefRow.id.startswith(brief_id, autoescape=True)
                 matches = (
-                    await session.scalars(
-                        _owned(
-                            select(BriefRow).where(BriefRow.id.startswith(brief_id)), owner
-                        ).limit(2)
-                    )
+                    await session.scalars(_owned(select(BriefRow).where(prefixed), owner).limit(2))
                 ).all()
                 if len(brief_id) < 4 or len(matches) != 1:
                     raise NotFoundError(f"no brief with id {brief_id!r}")
@@ -423,6 +423,8 @@ class RunRepository:
 
     async def for_brief(self, brief_id: str, *, owner: Owner = EVERYONE) -> PipelineRun | None:
         """The latest run that writes (or wrote) the brief ``brief_id``."""
+        if "\x00" in brief_id:  # no id has one, and PostgreSQL refuses it in a query
+            return None
         async with self.db.session() as session:
             row = (
                 await session.scalars(

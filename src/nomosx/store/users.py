@@ -154,7 +154,9 @@ class UserRepository:
             ApiKeyRow.user_id == user.id, ApiKeyRow.revoked_at.is_(None)
         )
         if prefix:
-            query = query.where(ApiKeyRow.prefix.startswith(prefix[: len(key_prefix(prefix))]))
+            wanted = prefix[: len(key_prefix(prefix))]
+            # autoescape: "%" and "_" of the prefix are characters, not LIKE wildcards
+            query = query.where(ApiKeyRow.prefix.startswith(wanted, autoescape=True))
         async with self.db.session() as session:
             result = await session.execute(query.values(revoked_at=utcnow()))
             return int(getattr(result, "rowcount", 0) or 0)
