@@ -256,4 +256,7 @@ async def test_slow_clients_and_abrupt_disconnects_leak_nothing(
         assert after.upstream <= before.upstream, (before, after)
         assert after.other_fds <= before.other_fds, (before, after)
         assert after.pools <= before.pools + 10, (before, after)  # pool growth, bounded
-        assert after.threads <= before.threads + 2, (before, after)
+        # threads start lazily (asyncio's default executor for DNS and to_thread, one per
+        # pooled aiosqlite connection): a few more is growth, one per disconnect would be a
+        # leak (seen 15 -> 18 under CI load)
+        assert after.threads <= before.threads + 8, (before, after)
