@@ -4,42 +4,18 @@ client, the secret registry); these fixtures put it back after every test."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import sentry_sdk
 
-from nomosx.observability.logging import reset_logging
-from nomosx.observability.secrets import clear_secrets
-
-_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+from tests.observability.restore import restored_observability
 
 
 @pytest.fixture(autouse=True)
 def _clean_observability() -> Iterator[None]:
-    root = logging.getLogger()
-    level = root.level
-    saved = {
-        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate)
-        for name in _LOGGERS
-    }
-    clear_secrets()
-    try:
+    with restored_observability():
         yield
-    finally:
-        reset_logging()
-        root.setLevel(level)
-        for name, (handlers, propagate) in saved.items():
-            logger = logging.getLogger(name)
-            logger.handlers[:] = handlers
-            logger.propagate = propagate
-        client = sentry_sdk.get_client()
-        if client.is_active():
-            client.close(timeout=2.0)
-        sentry_sdk.get_global_scope().set_client(None)
-        clear_secrets()
 
 
 LogReader = Callable[[], list[dict[str, Any]]]

@@ -38,14 +38,13 @@ from sqlalchemy import text
 from nomosx.api.auth import KEY_COOKIE
 from nomosx.config import Settings
 from nomosx.errors import StoreError
-from nomosx.observability.logging import reset_logging
-from nomosx.observability.secrets import clear_secrets
 from nomosx.observability.setup import configure
 from nomosx.store.db import Database
 from nomosx.store.users import UserRepository
 from nomosx.testing.fake_llm import Fail, FakeLLMServer, RecordedRequest, Reply, Step, unused_port
 from tests.api.server import live_server
 from tests.conftest import TABLES
+from tests.observability.restore import restored_observability
 from tests.observability.test_sentry import SentryServer, sentry_server
 
 __all__ = ["sentry_server"]  # the fixture, imported for the tests below
@@ -56,32 +55,13 @@ DB_PASSWORD = "pgSECRET-pw-4242"
 REDIS_PASSWORD = "redisSECRET-pw-9999"
 SENTRY_PUBLIC_KEY = "sentrySECRETpublickey0123"
 QUESTION = "Does the Swedish carbon tax reduce emissions?"
-_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 @pytest.fixture(autouse=True)
 def _restore_observability() -> Iterator[None]:
     """``configure`` changes process-wide state; put it back after the test."""
-    root = logging.getLogger()
-    level = root.level
-    saved = {
-        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in _LOGGERS
-    }
-    clear_secrets()
-    try:
+    with restored_observability():
         yield
-    finally:
-        reset_logging()
-        root.setLevel(level)
-        for name, (handlers, propagate) in saved.items():
-            logger = logging.getLogger(name)
-            logger.handlers[:] = handlers
-            logger.propagate = propagate
-        client = sentry_sdk.get_client()
-        if client.is_active():
-            client.close(timeout=2.0)
-        sentry_sdk.get_global_scope().set_client(None)
-        clear_secrets()
 
 
 def _with_password(url: str, password: str) -> str:

@@ -80,9 +80,8 @@ async def current_user(request: Request) -> User:
     structlog.contextvars.bind_contextvars(user_id=user.id)
     if sentry_sdk.is_initialized():
         sentry_sdk.set_user({"id": user.id, "username": user.name})
-    if user is not LOCAL_USER:
-        quota: Quota = request.app.state.quota
-        request.state.rate = await quota.admit(user)
+    quota: Quota = request.app.state.quota
+    request.state.rate = await quota.admit(user)
     return user
 
 

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from nomosx.auth.models import LOCAL_USER
-
 if TYPE_CHECKING:
     from nomosx.auth.models import User
     from nomosx.quota.service import Quota
@@ -80,7 +78,7 @@ async def with_heartbeat(frames: AsyncIterator[bytes], interval: float) -> Async
 async def leased(frames: AsyncIterator[bytes], quota: Quota, user: User) -> AsyncIterator[bytes]:
     """Take one of the user's stream slots now (429 if none is free), hold it while
     ``frames`` flow (renewing its lease) and give it back when the stream ends."""
-    lease = None if user.id == LOCAL_USER.id else await quota.open_stream(user)
+    lease = await quota.open_stream(user)
     if lease is None:
         return frames
 

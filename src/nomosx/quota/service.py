@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from nomosx.auth.models import User
+from nomosx.auth.models import LOCAL_USER, User
 from nomosx.config import LimitsSettings
 from nomosx.quota.budget import BudgetGuard
 from nomosx.quota.rates import RateState, RequestLimiter, rate_storage
@@ -79,21 +79,25 @@ class Quota:
             ),
         )
 
+    def _limited(self, user: User) -> bool:
+        """Limits apply to users with keys; single-user mode's local user has none."""
+        return self.settings.enabled and user.id != LOCAL_USER.id
+
     async def admit(self, user: User) -> RateState | None:
         """Count a request (``QuotaExceeded`` over the limit)."""
-        if not self.settings.enabled:
+        if not self._limited(user):
             return None
         return await self.requests.hit(user.id, self.effective(user).requests_per_minute)
 
     async def open_stream(self, user: User) -> StreamLease | None:
         """A stream slot (``QuotaExceeded`` when all are taken); release it when done."""
-        if not self.settings.enabled:
+        if not self._limited(user):
             return None
         return await self.streams.acquire(user.id, self.effective(user).concurrent_streams)
 
     async def check_budget(self, user: User) -> None:
         """``BudgetExceeded`` when the user's LLM spend today reached their budget."""
-        if self.settings.enabled:
+        if self._limited(user):
             await self.budget.check(user.id, self.effective(user).daily_budget_usd)
 
     async def aclose(self) -> None:
