@@ -9,8 +9,9 @@ ever made clickable.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -24,6 +25,8 @@ __all__ = [
     "format_authors",
     "guard_line",
     "mode_line",
+    "section_views",
+    "source_view",
     "split_citations",
     "web_url",
 ]
@@ -95,28 +98,33 @@ class _Cite:
     known: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
+C = TypeVar("C")  # what a renderer makes of one citation
+
+
+@dataclass(frozen=True)  # no slots: they break generic dataclasses on 3.11
+class PartView(Generic[C]):
+    """A run of a statement: prose, or the citations of one ``[SRC-…]`` marker."""
+
     text: str = ""
-    cites: tuple[_Cite, ...] = ()
+    cites: tuple[C, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _StatementView:
+@dataclass(frozen=True)  # no slots: they break generic dataclasses on 3.11
+class StatementView(Generic[C]):
     kind: str
-    parts: tuple[_Part, ...]
+    parts: tuple[PartView[C], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _SectionView:
+@dataclass(frozen=True)  # no slots: they break generic dataclasses on 3.11
+class SectionView(Generic[C]):
     key: str
     title: str
-    statements: tuple[_StatementView, ...]
-    subsections: tuple[_SectionView, ...]
+    statements: tuple[StatementView[C], ...]
+    subsections: tuple[SectionView[C], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class _SourceView:
+class SourceView:
     ref: int
     authors: str
     title: str
@@ -126,8 +134,35 @@ class _SourceView:
     doi_url: str | None
     url: str | None
     key: str
+    abstract: str | None
     relevance: float
     quality: float
+
+
+def section_views(
+    sections: list[Section], cite: Callable[[Statement, int], C]
+) -> tuple[SectionView[C], ...]:
+    """The sections with each statement split into prose and citations, ``cite`` making
+    each citation (of ``ref`` in ``statement``) into what the renderer shows."""
+
+    def statement_view(statement: Statement) -> StatementView[C]:
+        parts = [
+            PartView(text=part)
+            if isinstance(part, str)
+            else PartView(cites=tuple(cite(statement, ref) for ref in part))
+            for part in split_citations(statement.text)
+        ]
+        return StatementView(kind=statement.kind, parts=tuple(parts))
+
+    def section_view(section: Section) -> SectionView[C]:
+        return SectionView(
+            key=section.key.value,
+            title=section.title,
+            statements=tuple(statement_view(s) for s in section.statements),
+            subsections=tuple(section_view(s) for s in section.subsections),
+        )
+
+    return tuple(section_view(s) for s in sections)
 
 
 class BriefEditor:
@@ -173,30 +208,13 @@ class BriefEditor:
             span = evidence.get((statement.text, ref)) or titles.get(ref)
             return _Cite(ref, span or f"No source SRC-{ref}", ref in titles)
 
-        def statement_view(statement: Statement) -> _StatementView:
-            parts = [
-                _Part(text=part)
-                if isinstance(part, str)
-                else _Part(cites=tuple(cite(statement, ref) for ref in part))
-                for part in split_citations(statement.text)
-            ]
-            return _StatementView(kind=statement.kind, parts=tuple(parts))
-
-        def section_view(section: Section) -> _SectionView:
-            return _SectionView(
-                key=section.key.value,
-                title=section.title,
-                statements=tuple(statement_view(s) for s in section.statements),
-                subsections=tuple(section_view(s) for s in section.subsections),
-            )
-
         template = self._env.get_template("brief.html.j2")
         return template.render(
             brief=brief,
             mode_line=mode_line(brief),
             guard_line=guard_line(brief.guard),
-            sections=[section_view(s) for s in brief.sections],
-            sources=[_source_view(s) for s in sorted(brief.sources, key=lambda s: s.ref)],
+            sections=section_views(brief.sections, cite),
+            sources=[source_view(s) for s in sorted(brief.sources, key=lambda s: s.ref)],
         )
 
 
@@ -234,9 +252,9 @@ def _markdown_source(source: BriefSource) -> str:
     return " ".join(parts)
 
 
-def _source_view(source: BriefSource) -> _SourceView:
+def source_view(source: BriefSource) -> SourceView:
     s = source.source
-    return _SourceView(
+    return SourceView(
         ref=source.ref,
         authors=format_authors(source),
         title=s.title.rstrip("."),
@@ -246,6 +264,7 @@ def _source_view(source: BriefSource) -> _SourceView:
         doi_url=doi_url(s.doi) if s.doi else None,
         url=web_url(s.url),
         key=s.key,
+        abstract=s.abstract,
         relevance=source.relevance,
         quality=source.quality,
     )

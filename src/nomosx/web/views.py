@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nomosx.models import Brief, BriefSource, Citation, Section, Statement
+from nomosx.models import Brief, Citation, Statement
 from nomosx.pipeline.edit import (
-    doi_url,
-    format_authors,
+    SectionView,
+    SourceView,
     guard_line,
     mode_line,
-    split_citations,
-    web_url,
+    section_views,
+    source_view,
 )
 
 __all__ = ["BriefView", "EvidenceView", "brief_view"]
@@ -30,42 +30,6 @@ CONTEXT_CHARS = 320  # abstract text shown on each side of the evidence span
 class CiteView:
     ref: int
     popover: str | None  # the id of its evidence popover; None: the ref names no source
-
-
-@dataclass(frozen=True, slots=True)
-class PartView:
-    text: str = ""
-    cites: tuple[CiteView, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class StatementView:
-    kind: str
-    parts: tuple[PartView, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SectionView:
-    key: str
-    title: str
-    statements: tuple[StatementView, ...]
-    subsections: tuple[SectionView, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SourceView:
-    ref: int
-    title: str
-    authors: str
-    year: int | None
-    venue: str | None
-    doi: str | None
-    doi_url: str | None
-    url: str | None
-    key: str
-    abstract: str | None
-    relevance: float
-    quality: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,29 +48,11 @@ class EvidenceView:
 @dataclass(frozen=True, slots=True)
 class BriefView:
     brief: Brief
-    sections: tuple[SectionView, ...]
+    sections: tuple[SectionView[CiteView], ...]
     sources: tuple[SourceView, ...]
     popovers: tuple[EvidenceView, ...]
     mode_line: str
     guard_line: str
-
-
-def _source_view(source: BriefSource) -> SourceView:
-    s = source.source
-    return SourceView(
-        ref=source.ref,
-        title=s.title.rstrip("."),
-        authors=format_authors(source),
-        year=s.year,
-        venue=s.venue,
-        doi=s.doi,
-        doi_url=doi_url(s.doi) if s.doi else None,
-        url=web_url(s.url),
-        key=s.key,
-        abstract=s.abstract,
-        relevance=source.relevance,
-        quality=source.quality,
-    )
 
 
 def _clip_before(text: str) -> str:
@@ -161,7 +107,7 @@ def _evidence_view(popover: str, source: SourceView, citation: Citation | None) 
 def brief_view(brief: Brief) -> BriefView:
     """The reader's view of ``brief``: popover ids are ``ev-1``, ``ev-2``, … in reading
     order, one per distinct (source, evidence span)."""
-    sources = {s.ref: _source_view(s) for s in brief.sources}
+    sources = {s.ref: source_view(s) for s in brief.sources}
     citations = {(c.statement, c.ref): c for c in brief.guard.citations}
     popovers: dict[tuple[int, int | None, int | None, str | None], EvidenceView] = {}
 
@@ -179,24 +125,9 @@ def brief_view(brief: Brief) -> BriefView:
             popovers[key] = _evidence_view(f"ev-{len(popovers) + 1}", source, citation)
         return popovers[key].id
 
-    def statement_view(statement: Statement) -> StatementView:
-        parts = [
-            PartView(text=part)
-            if isinstance(part, str)
-            else PartView(cites=tuple(CiteView(r, popover_for(statement, r)) for r in part))
-            for part in split_citations(statement.text)
-        ]
-        return StatementView(kind=statement.kind, parts=tuple(parts))
-
-    def section_view(section: Section) -> SectionView:
-        return SectionView(
-            key=section.key.value,
-            title=section.title,
-            statements=tuple(statement_view(s) for s in section.statements),
-            subsections=tuple(section_view(s) for s in section.subsections),
-        )
-
-    sections = tuple(section_view(s) for s in brief.sections)
+    sections = section_views(
+        brief.sections, lambda statement, ref: CiteView(ref, popover_for(statement, ref))
+    )
     return BriefView(
         brief=brief,
         sections=sections,
